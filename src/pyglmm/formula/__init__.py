@@ -1,0 +1,1 @@
+"""The formula layer: R/lme4 model formulas to model matrices."""
