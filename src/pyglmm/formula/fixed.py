@@ -1,0 +1,235 @@
+"""The fixed-effects model matrix: formulaic underneath, R's names on top.
+
+:class:`FixedDesign` learns the encoding of a right-hand side on the training
+data once (factor levels, contrasts, stateful transforms such as ``center(x)``
+or ``poly(x, 2)``) and applies the same encoding to new data in
+:meth:`FixedDesign.transform`, so ``predict(newdata)`` agrees with the fit.
+Columns are named as R's ``model.matrix`` names them: ``(Intercept)``,
+``resSuva``, ``dur10-14``, ``log(n)``, ``I(n^2)``, ``MachineB:Worker2``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula, ModelSpec
+
+from pyglmm.errors import DataError, FormulaError
+from pyglmm.formula.levels import as_r_factor
+
+_FACTOR_CALL = re.compile(r"\b(?:as\.factor|factor)\(")
+_LEVEL_SUFFIX = re.compile(r"^(?P<name>.*)\[(?P<kind>[A-Z]?\.)?(?P<level>[^\[\]]*)\]$")
+
+#: R's contrast names accepted in ``contrasts=`` and their formulaic spelling.
+CONTRASTS = {
+    "treatment": "contr.treatment",
+    "contr.treatment": "contr.treatment",
+    "sum": "contr.sum",
+    "contr.sum": "contr.sum",
+    "helmert": "contr.helmert",
+    "contr.helmert": "contr.helmert",
+    "poly": "contr.poly",
+    "contr.poly": "contr.poly",
+    "sas": "contr.treatment(base=-1)",
+    "contr.SAS": "contr.treatment(base=-1)",
+}
+
+
+def _replace_in_I(text: str) -> str:
+    """Turn R's power ``^`` into Python's ``**`` inside ``I( ... )`` calls."""
+    out, i = [], 0
+    while i < len(text):
+        m = re.compile(r"\bI\(").search(text, i)
+        if not m:
+            out.append(text[i:])
+            break
+        out.append(text[i : m.end()])
+        depth, j = 1, m.end()
+        while j < len(text) and depth:
+            depth += {"(": 1, ")": -1}.get(text[j], 0)
+            j += 1
+        out.append(text[m.end() : j].replace("^", "**"))
+        i = j
+    return "".join(out)
+
+
+def _apply_contrasts(rhs: str, contrasts: Mapping[str, str] | None, display: dict[str, str]) -> str:
+    if not contrasts:
+        return rhs
+    for var, kind in contrasts.items():
+        if kind not in CONTRASTS:
+            raise FormulaError(
+                f"unknown contrasts {kind!r} for {var!r}; use one of {sorted(set(CONTRASTS))}"
+            )
+        pattern = re.compile(rf"(?<![\w.(]){re.escape(var)}(?![\w.(\[])")
+        coded = f"C({var}, {CONTRASTS[kind]})"
+        rhs = pattern.sub(coded, rhs)
+        display[coded] = var
+    return rhs
+
+
+def to_formulaic(rhs: str, contrasts: Mapping[str, str] | None = None) -> tuple[str, dict]:
+    """Translate an R right-hand side to formulaic's dialect.
+
+    Returns the translated text and a map from formulaic's spelling of a factor
+    expression back to the user's (``C(x)`` -> ``factor(x)``).
+    """
+    display: dict[str, str] = {}
+    text = _replace_in_I(rhs)
+    for m in list(_FACTOR_CALL.finditer(text)):
+        start = m.end()
+        depth, j = 1, start
+        while j < len(text) and depth:
+            depth += {"(": 1, ")": -1}.get(text[j], 0)
+            j += 1
+        inner = text[start : j - 1]
+        display[f"C({inner})"] = text[m.start() : j]
+    text = _FACTOR_CALL.sub("C(", text)
+    text = _apply_contrasts(text, contrasts, display)
+    return text, display
+
+
+def _split_colon(name: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(name):
+        if c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif c == ":" and depth == 0:
+            parts.append(name[start:i])
+            start = i + 1
+    parts.append(name[start:])
+    return parts
+
+
+def _r_expression(expr: str, display: Mapping[str, str]) -> str:
+    expr = display.get(expr, expr)
+    return expr.replace(" ** ", "^").replace("**", "^")
+
+
+class FixedDesign:
+    """Encoding of a fixed-effects right-hand side, learned once, applied to any data.
+
+    Parameters
+    ----------
+    rhs : str
+        Right-hand side in R's formula language (``"dur + res + educ"``).
+    data : pandas.DataFrame
+        Training data; string and boolean columns should already be R factors.
+    contrasts : mapping, optional
+        Per-variable contrasts, R's names: ``{"res": "contr.sum"}``. Treatment
+        contrasts (first level as reference) are the default.
+
+    Attributes
+    ----------
+    column_names : list of str
+        R-style column names of the model matrix.
+    terms : list of str
+        Term labels, intercept excluded (R's ``attr(terms, "term.labels")``).
+    assign : numpy.ndarray
+        For each column, the 1-based index of its term in ``terms`` (0: intercept).
+    """
+
+    def __init__(
+        self, rhs: str, data: pd.DataFrame, contrasts: Mapping[str, str] | None = None
+    ) -> None:
+        self.rhs = rhs
+        self.contrasts = dict(contrasts or {})
+        self._formulaic_rhs, self._display = to_formulaic(rhs, self.contrasts)
+        try:
+            matrix = Formula(self._formulaic_rhs).get_model_matrix(
+                data, output="pandas", na_action="ignore"
+            )
+        except Exception as exc:  # formulaic raises many kinds; re-raise with context
+            raise FormulaError(f"cannot build the model matrix for {rhs!r}: {exc}") from None
+        self.spec: ModelSpec = matrix.model_spec
+        self._factor_levels: dict[str, list[Any]] = {
+            col: list(data[col].cat.categories)
+            for col in data.columns
+            if isinstance(data[col].dtype, pd.CategoricalDtype)
+        }
+        self.matrix = np.ascontiguousarray(matrix.to_numpy(dtype=float))
+        self._formulaic_names = list(matrix.columns)
+        self.terms, self.assign = self._term_structure()
+        self.column_names = self._r_column_names()
+
+    # -- naming ------------------------------------------------------------
+    def _term_structure(self) -> tuple[list[str], np.ndarray]:
+        terms: list[str] = []
+        assign = np.zeros(len(self._formulaic_names), dtype=int)
+        for term, cols in self.spec.term_indices.items():
+            label = str(term)
+            if label == "1":
+                continue
+            pieces = [_r_expression(p, self._display) for p in _split_colon(label)]
+            terms.append(":".join(pieces))
+            assign[list(cols)] = len(terms)
+        return terms, assign
+
+    def _r_column_names(self) -> list[str]:
+        names = []
+        index_within: dict[str, list[str]] = {}
+        for col in self._formulaic_names:
+            if col == "Intercept":
+                names.append("(Intercept)")
+                continue
+            out = []
+            for piece in _split_colon(col):
+                m = _LEVEL_SUFFIX.match(piece)
+                if not m:
+                    out.append(_r_expression(piece, self._display))
+                    continue
+                base = _r_expression(m.group("name"), self._display)
+                kind, level = m.group("kind") or "", m.group("level")
+                if kind in ("S.", "H."):
+                    seen = index_within.setdefault(m.group("name"), [])
+                    if level not in seen:
+                        seen.append(level)
+                    level = str(seen.index(level) + 1)
+                elif kind == ".":
+                    level = "." + level
+                out.append(f"{base}{level}")
+            names.append(":".join(out))
+        return names
+
+    @property
+    def has_intercept(self) -> bool:
+        """Whether the model matrix has an intercept column."""
+        return "(Intercept)" in self.column_names
+
+    # -- new data ----------------------------------------------------------
+    def transform(self, newdata: pd.DataFrame) -> np.ndarray:
+        """Model matrix of ``newdata`` with the training encoding.
+
+        Factor columns are coded with the training levels; a level not seen in
+        training is an error that names it.
+        """
+        data = newdata.copy()
+        for col, levels in self._factor_levels.items():
+            if col not in data.columns:
+                continue
+            values = data[col]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                values = values.astype(object)
+            unknown = set(pd.unique(values.dropna())) - set(levels)
+            if unknown:
+                # numbers given for a numeric-coded factor: compare as strings too
+                as_str = {str(v) for v in levels}
+                if not {str(u) for u in unknown} <= as_str:
+                    raise DataError(
+                        f"factor {col!r} has new level(s) {sorted(map(str, unknown))} "
+                        f"not seen when fitting; known levels: {list(map(str, levels))}"
+                    )
+                mapping = {str(v): v for v in levels}
+                values = values.map(lambda v, m=mapping: m.get(str(v), v))
+            data[col] = as_r_factor(pd.Series(values, index=data.index, name=col), levels)
+        try:
+            mm = self.spec.get_model_matrix(data, output="pandas", na_action="ignore")
+        except Exception as exc:
+            raise DataError(f"cannot encode new data for {self.rhs!r}: {exc}") from None
+        return np.ascontiguousarray(mm.to_numpy(dtype=float))

@@ -1,0 +1,300 @@
+"""The model frame: the rows and columns a model uses, cleaned and encoded.
+
+:func:`model_frame` is the one place where a formula meets the data. It
+checks that every variable exists, converts string and boolean columns to
+R-ordered factors, drops rows with missing values as R's ``na.omit`` does (with
+a warning that says how many), evaluates the response, the offsets and the
+prior weights, and builds the fixed-effects model matrix with R's column names.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pyglmm.data import to_pandas
+from pyglmm.errors import DataError, FormulaError, MissingDataWarning
+from pyglmm.formula.expressions import check_columns, evaluate
+from pyglmm.formula.fixed import FixedDesign
+from pyglmm.formula.levels import as_r_factor
+from pyglmm.formula.parse import ParsedFormula, RandomBar, parse_formula
+
+_CBIND = re.compile(r"^cbind\((?P<args>.*)\)$", re.S)
+
+
+@dataclass
+class ModelFrame:
+    """Everything a model needs from ``formula`` + ``data``.
+
+    Attributes
+    ----------
+    formula : ParsedFormula
+    data : pandas.DataFrame
+        The rows used (after ``na.omit``), the variables of the formula; factors
+        are categoricals with unused levels dropped.
+    y : numpy.ndarray or None
+        Response, shape ``(n,)``; ``(n, 2)`` for ``cbind(successes, failures)``.
+    response_name : str or None
+    response_levels : list or None
+        For a two-level factor response, its levels (``y`` is 1 for the second).
+    X : numpy.ndarray
+        Fixed-effects model matrix ``(n, p)``.
+    column_names, terms, assign
+        As :class:`~pyglmm.formula.fixed.FixedDesign`.
+    offset : numpy.ndarray
+        Sum of ``offset()`` terms and the ``offset=`` argument; zeros if none.
+    weights : numpy.ndarray or None
+        Prior weights.
+    fixed : FixedDesign
+        For encoding new data (``predict``).
+    random : list of RandomBar
+    row_labels : pandas.Index
+        Labels of the rows used, from the input's index.
+    n_dropped : int
+        Rows removed for missing values.
+    """
+
+    formula: ParsedFormula
+    data: pd.DataFrame
+    y: np.ndarray | None
+    response_name: str | None
+    X: np.ndarray
+    fixed: FixedDesign
+    offset: np.ndarray
+    weights: np.ndarray | None
+    random: list[RandomBar]
+    row_labels: pd.Index
+    n_dropped: int = 0
+    response_levels: list[Any] | None = None
+    offset_given: bool = False
+    variables: list[str] = field(default_factory=list)
+
+    @property
+    def column_names(self) -> list[str]:
+        """R-style names of the columns of :attr:`X`."""
+        return self.fixed.column_names
+
+    @property
+    def terms(self) -> list[str]:
+        """Term labels of the fixed part (intercept excluded)."""
+        return self.fixed.terms
+
+    @property
+    def assign(self) -> np.ndarray:
+        """Term index of each column of :attr:`X` (0 for the intercept)."""
+        return self.fixed.assign
+
+    @property
+    def nobs(self) -> int:
+        """Number of rows used."""
+        return len(self.row_labels)
+
+
+def _split_args(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        if c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
+
+
+def _group_variables(group: str) -> list[str]:
+    return [g.strip() for g in re.split(r"[/:]", group) if g.strip()]
+
+
+def _vector_argument(value: Any, df: pd.DataFrame, what: str) -> tuple[np.ndarray | None, str]:
+    """A weights/offset argument: None, a column name, an expression, or an array."""
+    if value is None:
+        return None, ""
+    if isinstance(value, str):
+        if value in df.columns:
+            return np.asarray(df[value], dtype=float), value
+        return np.asarray(evaluate(value, df, what), dtype=float), value
+    arr = np.asarray(value, dtype=float).reshape(-1)
+    if arr.shape[0] != len(df):
+        raise DataError(f"{what} has length {arr.shape[0]} but the data have {len(df)} rows")
+    return arr, ""
+
+
+def model_frame(
+    formula: str,
+    data: Any,
+    *,
+    weights: Any = None,
+    offset: Any = None,
+    contrasts: Mapping[str, str] | None = None,
+    na_action: str = "omit",
+    extra_columns: Sequence[str] = (),
+) -> ModelFrame:
+    """Build the :class:`ModelFrame` of ``formula`` on ``data``.
+
+    Parameters
+    ----------
+    formula : str
+        R / lme4 formula.
+    data : DataFrame
+        pandas or polars data frame.
+    weights, offset : str, array-like or None
+        Prior weights and an offset: a column name, an expression (offset) or
+        one value per row of ``data``.
+    contrasts : mapping, optional
+        Per-variable contrasts, e.g. ``{"res": "contr.sum"}``.
+    na_action : {"omit", "fail"}
+        ``"omit"`` drops incomplete rows with a :class:`MissingDataWarning`;
+        ``"fail"`` raises instead.
+    extra_columns : sequence of str
+        Further columns to keep in :attr:`ModelFrame.data` (and to check for NA).
+    """
+    df = to_pandas(data)
+    if len(df) == 0:
+        raise DataError("the data have no rows")
+    pf = parse_formula(formula)
+
+    used: list[str] = []
+
+    def add(names: Sequence[str]) -> None:
+        for n in names:
+            if n not in used:
+                used.append(n)
+
+    if pf.response is not None:
+        add(check_columns(pf.response.replace("cbind", ""), df, "response"))
+    add(check_columns(pf.fixed, df, "formula"))
+    for off in pf.offsets:
+        add(check_columns(off, df, "offset"))
+    for bar in pf.random:
+        add(check_columns(bar.lhs, df, "random-effects term"))
+        for g in _group_variables(bar.group):
+            if g not in df.columns:
+                raise DataError(
+                    f"grouping factor {g!r} in {bar} is not a column of the data "
+                    f"(columns: {', '.join(map(str, df.columns[:20]))})"
+                )
+            add([g])
+    for col in extra_columns:
+        if col not in df.columns:
+            raise DataError(f"column {col!r} is not in the data")
+        add([col])
+
+    w_arr, w_name = _vector_argument(weights, df, "weights")
+    o_arr, o_name = _vector_argument(offset, df, "offset")
+    if w_name and w_name in df.columns:
+        add([w_name])
+    if o_name and o_name in df.columns:
+        add([o_name])
+
+    sub = df[used].copy() if used else pd.DataFrame(index=df.index)
+    complete = ~sub.isna().any(axis=1).to_numpy()
+    if w_arr is not None:
+        complete &= ~np.isnan(w_arr)
+    if o_arr is not None:
+        complete &= ~np.isnan(o_arr)
+    n_dropped = int((~complete).sum())
+    if n_dropped:
+        if na_action == "fail":
+            bad = [c for c in used if sub[c].isna().any()]
+            raise DataError(f"missing values in column(s) {bad} (na_action='fail')")
+        bad = [c for c in used if sub[c].isna().any()]
+        warnings.warn(
+            f"{n_dropped} row(s) with missing values dropped (na.omit); columns with NA: "
+            f"{bad or ['weights/offset']}",
+            MissingDataWarning,
+            stacklevel=3,
+        )
+        sub = sub.loc[complete]
+        if w_arr is not None:
+            w_arr = w_arr[complete]
+        if o_arr is not None:
+            o_arr = o_arr[complete]
+    if len(sub) == 0:
+        raise DataError("no rows left after dropping rows with missing values")
+
+    for col in sub.columns:
+        s = sub[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            sub[col] = s.cat.remove_unused_categories()
+        elif s.dtype == bool or s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            sub[col] = as_r_factor(s)
+
+    y, response_levels = None, None
+    if pf.response is not None:
+        y, response_levels = _response(pf.response, sub)
+
+    fixed = FixedDesign(pf.fixed, sub, contrasts)
+    n = len(sub)
+    off = np.zeros(n)
+    for expr in pf.offsets:
+        off = off + np.asarray(evaluate(expr, sub, "offset"), dtype=float)
+    if o_arr is not None:
+        off = off + o_arr
+    if not np.all(np.isfinite(off)):
+        raise DataError("the offset has non-finite values (e.g. log of zero)")
+    if w_arr is not None:
+        if not np.all(np.isfinite(w_arr)):
+            raise DataError("weights have non-finite values")
+        if np.any(w_arr < 0):
+            raise DataError("negative weights are not allowed")
+    if fixed.matrix.shape[0] != n:
+        raise FormulaError("the model matrix does not have one row per observation")
+    if not np.all(np.isfinite(fixed.matrix)):
+        raise DataError("the model matrix has non-finite values (e.g. log of zero or negative)")
+
+    return ModelFrame(
+        formula=pf,
+        data=sub,
+        y=y,
+        response_name=pf.response,
+        X=fixed.matrix,
+        fixed=fixed,
+        offset=off,
+        weights=w_arr,
+        random=list(pf.random),
+        row_labels=sub.index,
+        n_dropped=n_dropped,
+        response_levels=response_levels,
+        offset_given=bool(pf.offsets) or o_arr is not None,
+        variables=used,
+    )
+
+
+def _response(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[Any] | None]:
+    m = _CBIND.match(expr.strip())
+    if m:
+        args = _split_args(m.group("args"))
+        if len(args) != 2:
+            raise FormulaError(f"cbind() in the response takes two columns, got {len(args)}")
+        cols = [_numeric_response(evaluate(a, data, "response"), a) for a in args]
+        return np.column_stack(cols), None
+    if expr in data.columns and isinstance(data[expr].dtype, pd.CategoricalDtype):
+        levels = list(data[expr].cat.categories)
+        if len(levels) != 2:
+            raise DataError(
+                f"response {expr!r} is a factor with {len(levels)} levels; a factor response "
+                "needs exactly two (the first is failure, as in R)"
+            )
+        return (data[expr].cat.codes.to_numpy() == 1).astype(float), levels
+    return _numeric_response(evaluate(expr, data, "response"), expr), None
+
+
+def _numeric_response(values: np.ndarray, expr: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype == bool:
+        return arr.astype(float)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise DataError(f"the response {expr!r} is not numeric (dtype {arr.dtype})")
+    arr = arr.astype(float)
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"the response {expr!r} has non-finite values")
+    return arr
