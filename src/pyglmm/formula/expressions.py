@@ -142,7 +142,8 @@ def evaluate(expr: str, data: pd.DataFrame, what: str = "expression") -> np.ndar
             namespace[name] = _column_values(data[name])
     try:
         tree = ast.parse(code, mode="eval")
-        value = eval(compile(tree, "<formula>", "eval"), {"__builtins__": {}}, namespace)
+        with np.errstate(all="ignore"):
+            value = eval(compile(tree, "<formula>", "eval"), {"__builtins__": {}}, namespace)
     except SyntaxError as exc:
         raise FormulaError(f"cannot read the {what} {expr!r}: {exc.msg}") from None
     except (TypeError, ValueError, NameError) as exc:

@@ -1,0 +1,77 @@
+"""Model frames: checks, na.omit, responses, offsets and weights."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pyglmm as pg
+from pyglmm.errors import DataError, FormulaError, MissingDataWarning
+from pyglmm.formula.frame import model_frame
+
+
+@pytest.fixture(scope="module")
+def ceb():
+    return pg.datasets.load("ceb")
+
+
+def test_offset_in_formula_and_argument_add_up(ceb):
+    f = model_frame("round(y) ~ dur + offset(log(n))", ceb, offset=np.ones(len(ceb)))
+    np.testing.assert_allclose(f.offset, np.log(ceb["n"]) + 1)
+    np.testing.assert_array_equal(f.y, np.round(ceb["y"]))
+    assert f.offset_given
+
+
+def test_cbind_response_is_two_columns():
+    cbpp = pg.datasets.load("cbpp")
+    f = model_frame("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    assert f.y.shape == (56, 2)
+    np.testing.assert_array_equal(f.y.sum(axis=1), cbpp["size"])
+    assert "herd" in f.data.columns and len(f.random) == 1
+
+
+def test_missing_values_dropped_with_warning(ceb):
+    df = ceb.copy()
+    df.loc["3", "y"] = np.nan
+    with pytest.warns(MissingDataWarning, match="1 row"):
+        f = model_frame("y ~ dur", df, weights="n")
+    assert f.nobs == 69 and f.n_dropped == 1 and "3" not in f.row_labels
+
+
+def test_unknown_column_named(ceb):
+    with pytest.raises(DataError, match="'durr'"):
+        model_frame("y ~ durr", ceb)
+    with pytest.raises(DataError, match="grouping factor 'h'"):
+        model_frame("y ~ dur + (1 | h)", ceb)
+
+
+def test_non_numeric_response_refused():
+    df = pd.DataFrame({"y": ["a", "b", "c"], "x": [1.0, 2, 3]})
+    with pytest.raises(DataError, match="factor with 3 levels"):
+        model_frame("y ~ x", df)
+
+
+def test_two_level_factor_response_is_zero_one():
+    df = pd.DataFrame({"y": ["no", "yes", "yes"], "x": [1.0, 2, 3]})
+    f = model_frame("y ~ x", df)
+    np.testing.assert_array_equal(f.y, [0, 1, 1])
+    assert f.response_levels == ["no", "yes"]
+
+
+def test_bad_weights_and_offsets(ceb):
+    with pytest.raises(DataError, match="negative weights"):
+        model_frame("y ~ dur", ceb, weights=-np.ones(len(ceb)))
+    with pytest.raises(DataError, match="length"):
+        model_frame("y ~ dur", ceb, weights=np.ones(3))
+    with pytest.raises(DataError, match="offset"):
+        model_frame("y ~ dur + offset(log(n - n))", ceb)
+    with pytest.raises(FormulaError):
+        model_frame("cbind(y) ~ dur", ceb)
+
+
+def test_polars_input_gives_same_matrix(ceb):
+    pl = pytest.importorskip("polars")
+    plain = ceb.reset_index(drop=True).astype({"dur": str, "res": str, "educ": str})
+    f1 = model_frame("y ~ dur + res + educ", plain)
+    f2 = model_frame("y ~ dur + res + educ", pl.from_pandas(plain))
+    assert f1.column_names == f2.column_names
+    np.testing.assert_array_equal(f1.X, f2.X)
