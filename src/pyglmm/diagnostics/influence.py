@@ -80,7 +80,7 @@ class InfluenceCore:
         return rinv @ rinv.T
 
     def coefficient_changes(self) -> np.ndarray:
-        r"""R's ``lm.influence()$coefficients``: row :math:`i` is :math:`\hat\beta - \hat\beta_{(i)}`.
+        r"""R's ``lm.influence()$coefficients``: row :math:`i` is :math:`\hat\beta-\hat\beta_{(i)}`.
 
         Computed as :math:`(R^{-1}Q^\top)^\top_{i\cdot}\, e_i/(1-h_i)`, 0 where :math:`h_i = 1`.
         """

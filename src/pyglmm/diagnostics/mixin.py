@@ -128,7 +128,8 @@ class DiagnosticsMixin:
         return out
 
     def _coef_names_used(self) -> list[str]:
-        return [str(n) for n, a in zip(self.coef.index, np.asarray(self.aliased)) if not a]
+        aliased = np.asarray(self.aliased, dtype=bool)
+        return [str(n) for n, a in zip(self.coef.index, aliased, strict=True) if not a]
 
     # ---------------------------------------------------------------- residuals
     def residuals(self, type: str | None = None) -> pd.Series | pd.DataFrame:
@@ -223,7 +224,7 @@ class DiagnosticsMixin:
 
     # ---------------------------------------------------------------- influence
     def hat_values(self) -> pd.Series:
-        r"""Leverages :math:`h_i`, the diagonal of :math:`H = W^{1/2}X(X^\top WX)^{-1}X^\top W^{1/2}`.
+        r"""Leverages :math:`h_i`, diagonal of :math:`H = W^{1/2}X(X^\top WX)^{-1}X^\top W^{1/2}`.
 
         Computed from a thin QR of :math:`W^{1/2}X` (R's ``hatvalues``); 0 for cases with
         zero weight.
@@ -231,9 +232,7 @@ class DiagnosticsMixin:
         core = self._influence_core()
         return self._series(self._expand(core.hat, fill=0.0), "hat")
 
-    def cooks_distance(
-        self, form: str = "hat", rows: Iterable[Any] | None = None
-    ) -> pd.Series:
+    def cooks_distance(self, form: str = "hat", rows: Iterable[Any] | None = None) -> pd.Series:
         r"""Cook's distances.
 
         Parameters
@@ -310,7 +309,10 @@ class DiagnosticsMixin:
         return pd.DataFrame(cf, index=self.row_labels, columns=self._coef_names_used())
 
     def dfbetas(self) -> pd.DataFrame:
-        r"""R's ``dfbetas``: :math:`(\hat\beta_j - \hat\beta_{(i)j}) / (s_{(i)}\sqrt{[(X^\top WX)^{-1}]_{jj}})`."""
+        r"""R's ``dfbetas``: scaled changes in the coefficients when a case is dropped.
+
+        :math:`(\hat\beta_j - \hat\beta_{(i)j}) / (s_{(i)}\sqrt{[(X^\top WX)^{-1}]_{jj}})`.
+        """
         core = self._influence_core()
         scale = np.outer(core.sigma, np.sqrt(np.diag(core.xtwx_inverse())))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -320,7 +322,7 @@ class DiagnosticsMixin:
         return pd.DataFrame(out, index=self.row_labels, columns=self._coef_names_used())
 
     def dffits(self) -> pd.Series:
-        r"""R's ``dffits``: :math:`e_i\sqrt{h_i}/(s_{(i)}(1-h_i))` with :math:`e_i` deviance residuals."""
+        r"""DFFITS :math:`e_i\sqrt{h_i}/(s_{(i)}(1-h_i))`, :math:`e_i` deviance residuals."""
         core = self._influence_core()
         e = self._deviance_res()[core.active]
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -35,7 +35,7 @@ def working_residuals(y: np.ndarray, mu: np.ndarray, eta: np.ndarray, family: Fa
 def pearson_residuals(
     y: np.ndarray, mu: np.ndarray, prior_weights: np.ndarray, family: Family
 ) -> np.ndarray:
-    r"""Raw Pearson residuals :math:`(y_i - \hat\mu_i)\sqrt{w_i / V(\hat\mu_i)}` (R's type="pearson")."""
+    r"""Raw Pearson residuals :math:`(y_i - \hat\mu_i)\sqrt{w_i/V(\hat\mu_i)}` (R's "pearson")."""
     mu = np.asarray(mu, dtype=float)
     return response_residuals(y, mu) * np.sqrt(prior_weights) / np.sqrt(family.variance(mu))
 
