@@ -1,0 +1,196 @@
+"""Random-effects bars to random-effects terms, as lme4's ``mkReTrms`` builds them.
+
+* ``(x || g)`` is split as lme4's ``expandDoubleVerts`` splits it: ``(1 | g)``
+  for the intercept and ``(0 + t | g)`` for every other term ``t`` of ``x``.
+* ``(x | g1/g2)`` becomes ``(x | g2:g1)`` and ``(x | g1)`` (R's ``g1/g2 = g1 + g2 %in% g1``,
+  which lme4 names ``g2:g1``); ``g1/g2/g3`` recursively.
+* A grouping expression ``g1:g2`` is the interaction factor; its levels are the
+  combinations present in the data, ordered with the first factor varying slowest
+  (R's ``g1:g2`` followed by dropping unused levels); labels ``"a:b"``.
+* Grouping variables that are numbers are treated as factors (levels in numeric
+  order, labelled as R prints them).
+* Terms are ordered by number of levels, largest first (stable), as lme4 does.
+
+The left-hand side of each bar is a model formula evaluated on the frame's data
+with :class:`pyglmm.formula.fixed.FixedDesign` (R column names, treatment contrasts;
+``(0 + f | g)`` gives one indicator per level of the factor ``f``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pyglmm.errors import DataError, FormulaError
+from pyglmm.formula.fixed import FixedDesign
+from pyglmm.formula.levels import as_r_factor
+from pyglmm.formula.parse import RandomBar
+from pyglmm.mixed.remat import ReMat
+
+
+@dataclass(frozen=True)
+class ExpandedBar:
+    """One bar after ``||`` and ``/`` expansion: ``(lhs | group)``, group a ``:``-product."""
+
+    lhs: str
+    group: str
+    factors: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"({self.lhs} | {self.group})"
+
+
+def _split_plus(text: str) -> list[str]:
+    out, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        if c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif c == "+" and depth == 0:
+            out.append(text[start:i].strip())
+            start = i + 1
+    out.append(text[start:].strip())
+    return [t for t in out if t]
+
+
+def _nesting(group: str) -> list[tuple[str, ...]]:
+    """``"a/b/c"`` -> ``[("c","b","a")…]``: the factor tuples lme4 makes from ``/``."""
+    parts = [p.strip() for p in group.split("/")]
+    if any(not p for p in parts):
+        raise FormulaError(f"cannot read the grouping expression {group!r}")
+    out: list[tuple[str, ...]] = []
+    # a/b/c -> c:b:a? lme4 (via R's terms) names a/b as "b:a" and a/b/c as "c:b:a"
+    for i in range(len(parts), 0, -1):
+        chain: list[str] = []
+        for p in reversed(parts[:i]):
+            chain.extend(f.strip() for f in p.split(":"))
+        out.append(tuple(chain))
+    return out
+
+
+def expand_bars(bars: list[RandomBar]) -> list[ExpandedBar]:
+    """Apply lme4's ``||`` and ``/`` expansions (in lme4's order)."""
+    out: list[ExpandedBar] = []
+    for bar in bars:
+        lhs = bar.lhs.strip()
+        if bar.correlated:
+            lhss = [lhs]
+        else:
+            terms = _split_plus(lhs)
+            no_icpt = any(t in ("0", "-1") or t.endswith("-1") for t in terms)
+            terms = [t.removesuffix("-1").strip() for t in terms]
+            terms = [t for t in terms if t not in ("0", "1", "")]
+            lhss = ([] if no_icpt else ["1"]) + [f"0 + {t}" for t in terms]
+            if not lhss:
+                raise FormulaError(f"random-effects term {bar} has no random effects")
+        for factors in _nesting(bar.group):
+            if any(not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*", f) for f in factors):
+                raise FormulaError(
+                    f"grouping factor {':'.join(factors)!r} in {bar} must be a column name "
+                    "(or columns joined by ':' and '/')"
+                )
+            for lh in lhss:
+                out.append(ExpandedBar(lh, ":".join(factors), factors))
+    return out
+
+
+def _r_label(v: object) -> str:
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def grouping_factor(data: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """Codes and level labels of the (interaction of the) grouping factor(s)."""
+    codes_list, labels_list = [], []
+    for name in factors:
+        if name not in data.columns:
+            raise DataError(f"grouping factor {name!r} is not a column of the data")
+        col = data[name]
+        if not isinstance(col.dtype, pd.CategoricalDtype):
+            col = as_r_factor(col)
+        col = col.cat.remove_unused_categories()
+        codes = col.cat.codes.to_numpy().astype(np.int64)
+        if (codes < 0).any():
+            raise DataError(f"grouping factor {name!r} has missing values")
+        codes_list.append(codes)
+        labels_list.append([_r_label(c) for c in col.cat.categories])
+    if len(factors) == 1:
+        return codes_list[0].astype(np.intp), labels_list[0]
+    key = np.zeros(len(data), dtype=np.int64)
+    for codes, labels in zip(codes_list, labels_list, strict=True):
+        key = key * len(labels) + codes
+    uniq, inv = np.unique(key, return_inverse=True)
+    labels = []
+    for k in uniq:
+        parts = []
+        for lab in reversed(labels_list):
+            parts.append(lab[int(k % len(lab))])
+            k //= len(lab)
+        labels.append(":".join(reversed(parts)))
+    return inv.astype(np.intp), labels
+
+
+def random_terms(bars: list[RandomBar], data: pd.DataFrame, n: int | None = None) -> list[ReMat]:
+    """Build the random-effects terms of a model, in lme4's order.
+
+    Parameters
+    ----------
+    bars : list of RandomBar
+        From :func:`pyglmm.formula.parse.parse_formula`.
+    data : pandas.DataFrame
+        The model frame's data (rows used by the fit).
+    n : int, optional
+        Number of observations (defaults to ``len(data)``), for lme4's checks.
+
+    Raises
+    ------
+    FormulaError
+        No bars, or a bad left-hand side.
+    DataError
+        A grouping factor with a single level, or with as many levels as
+        observations, or more random effects than observations in a term.
+    """
+    if not bars:
+        raise FormulaError(
+            "no random-effects terms in the formula; write them as (1 | g) "
+            "(for a model without random effects use pg.lm)"
+        )
+    n = len(data) if n is None else n
+    terms: list[ReMat] = []
+    for eb in expand_bars(bars):
+        refs, levels = grouping_factor(data, eb.factors)
+        if len(levels) < 2:
+            raise DataError(
+                f"grouping factor {eb.group!r} in {eb} has {len(levels)} level; "
+                "a random-effects grouping factor needs at least 2 levels"
+            )
+        if len(levels) >= n:
+            raise DataError(
+                f"grouping factor {eb.group!r} has {len(levels)} levels for {n} observations; "
+                "the number of levels of each grouping factor must be < number of observations"
+            )
+        try:
+            design = FixedDesign(eb.lhs, data)
+        except FormulaError as exc:
+            raise FormulaError(
+                f"cannot build the random-effects model matrix of {eb}: {exc}"
+            ) from None
+        z = design.matrix
+        if z.shape[1] == 0:
+            raise FormulaError(f"random-effects term {eb} has no columns")
+        if len(levels) * z.shape[1] >= n:
+            raise DataError(
+                f"number of observations (={n}) <= number of random effects "
+                f"(={len(levels) * z.shape[1]}) for term {eb}; the random-effects parameters "
+                "and the residual variance are probably unidentifiable"
+            )
+        terms.append(
+            ReMat(eb.group, levels, refs, z, list(design.column_names), design, eb.factors)
+        )
+    order = sorted(range(len(terms)), key=lambda i: -terms[i].nlevels)
+    return [terms[i] for i in order]

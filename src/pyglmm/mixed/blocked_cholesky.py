@@ -1,0 +1,258 @@
+"""Blocked Cholesky factor of ``Λᵀ[Z X y]ᵀW[Z X y]Λ + I_Z`` for one θ.
+
+Writing the full matrix in the block order ``[Z₀ | Z_1 … Z_{K-1} X y]``, the lower
+Cholesky factor is
+
+.. math::
+
+    L = \\begin{bmatrix} L_{00} & 0 \\\\ L_{r0} & L_{rr} \\end{bmatrix},\\quad
+    L_{00} L_{00}ᵀ = Λ₀ᵀA_{00}Λ₀ + I,\\quad
+    L_{rr}L_{rr}ᵀ = Λ_rᵀ(A_{rr} − R𝒲Rᵀ)Λ_r + I_Z ,
+
+with ``L₀₀`` block diagonal (``ℓ₀`` lower-triangular ``q₀ × q₀`` blocks; a
+vector when ``q₀ = 1``) and ``L_rr`` dense lower triangular of order ``m``
+(see :mod:`pyglmm.mixed.blocks`).  ``L_{r0} = Λ_rᵀ R Λ₀ L₀₀^{-T}`` is never
+formed.  The last diagonal entry of ``L_rr`` is ``r(θ)``, the root of the
+penalized weighted residual sum of squares; the ``X`` part of ``L_rr`` is
+``R_Xᵀ`` with ``R_XᵀR_X = XᵀV^{-1}X`` (scaled), so
+
+.. math::
+
+    \\log|L_Z|^2 = \\sum_l \\log|L_{00,l}|^2 + 2\\sum_{j<m_Z} \\log (L_{rr})_{jj},
+    \\qquad \\log|R_X|^2 = 2\\sum_{m_Z \\le j < m-1} \\log (L_{rr})_{jj}.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import lapack
+
+from pyglmm.mixed.blocks import LmmBlocks
+
+
+def trsolve(L: np.ndarray, B: np.ndarray, lower: bool = True, trans: bool = False) -> np.ndarray:
+    """Triangular solve ``L x = B`` (``Lᵀ x = B`` with ``trans``) by LAPACK ``dtrtrs``.
+
+    Only the ``lower`` (or upper) triangle of ``L`` is read.  Faster than
+    :func:`scipy.linalg.solve_triangular` for the many small solves here.
+    """
+    x, info = lapack.dtrtrs(L, B, lower=int(lower), trans=int(trans))
+    if info != 0:
+        raise np.linalg.LinAlgError(f"singular triangular factor (dtrtrs info={info})")
+    return x
+
+
+class BlockedCholesky:
+    """Workspace and result of the blocked Cholesky factorization at a given θ.
+
+    Create once per model; :meth:`update` refactors in place for a new θ (no
+    allocation of ``m × m`` arrays per evaluation).
+
+    Attributes (after :meth:`update`)
+    ---------------------------------
+    theta : numpy.ndarray
+    lambdas : list of numpy.ndarray
+        ``λ_k`` per term.
+    L00 : numpy.ndarray
+        ``(ℓ₀, q₀, q₀)`` lower Cholesky factors of the block-0 diagonal blocks.
+    T00 : numpy.ndarray
+        ``(ℓ₀, q₀, q₀)`` the blocks ``λ₀ᵀA_{00,l}λ₀ + I``.
+    W : numpy.ndarray
+        ``(ℓ₀, q₀, q₀)``: ``λ₀ T_{00,l}^{-1} λ₀ᵀ``.
+    Lrr : numpy.ndarray
+        ``m × m`` Fortran array; its lower triangle is ``L_rr`` (upper: garbage).
+    logdet_L00 : float
+        ``Σ_l log|L_{00,l}|²``.
+    """
+
+    def __init__(self, blocks: LmmBlocks) -> None:
+        self.blocks = blocks
+        self.terms = blocks.terms
+        self.Lrr = np.empty((blocks.m, blocks.m), order="F")
+        self._flat = self.Lrr.reshape(-1, order="F")
+        self._a0 = blocks.A00[:, 0, 0].copy() if blocks.q0 == 1 else None
+        offs = np.cumsum([0] + [t.ntheta for t in self.terms])
+        self._theta_slices = [slice(int(offs[i]), int(offs[i + 1])) for i in range(len(offs) - 1)]
+        self.ntheta = int(offs[-1])
+        rest = self.terms[1:]
+        self._rest_scalar = all(t.q == 1 for t in rest)
+        if self._rest_scalar and rest:
+            self._rest_scale = np.empty(blocks.mz)
+            self._rest_idx = [blocks.rest_slices[i] for i in range(len(rest))]
+        self._zdiag = np.arange(blocks.mz) * (blocks.m + 1)
+        self._d0 = np.arange(blocks.q0)
+        self.theta: np.ndarray | None = None
+        self.ok = False
+
+    # ------------------------------------------------------------------------
+    def lambdas_of(self, theta: np.ndarray) -> list[np.ndarray]:
+        """``λ_k(θ_k)`` for every term."""
+        return [t.lambda_(theta[s]) for t, s in zip(self.terms, self._theta_slices, strict=True)]
+
+    def update(self, theta: np.ndarray) -> bool:
+        """Factor at ``θ``. Returns False if the dense factorization failed."""
+        b = self.blocks
+        theta = np.asarray(theta, dtype=float)
+        self.theta = theta.copy()
+        lams = self.lambdas_of(theta)
+        self.lambdas = lams
+        q0 = b.q0
+        lam0 = lams[0]
+        if q0 == 1:
+            l2 = lam0[0, 0] ** 2
+            d = l2 * self._a0 + 1.0
+            self.logdet_L00 = float(np.log(d).sum())
+            W = l2 / d
+            self.T00 = d.reshape(-1, 1, 1)
+            self.L00 = np.sqrt(d).reshape(-1, 1, 1)
+            self.W = W.reshape(-1, 1, 1)
+            Wy = W * b.Ry
+            wvec = W
+        else:
+            T = lam0.T @ b.A00 @ lam0
+            T[:, self._d0, self._d0] += 1.0
+            L0 = np.linalg.cholesky(T)
+            self.T00 = T
+            self.L00 = L0
+            self.logdet_L00 = float(2.0 * np.log(L0[:, self._d0, self._d0]).sum())
+            W = lam0 @ np.linalg.inv(T) @ lam0.T
+            self.W = W
+            Wy = (W @ b.Ry.reshape(-1, q0, 1)).reshape(-1)
+            wvec = W.reshape(-1)
+
+        C = self.Lrr
+        np.copyto(C, b.Arr)
+        self._flat[b.idx] -= b.M @ wvec
+        m1 = b.m - 1
+        C[m1, :m1] -= b.R @ Wy
+        C[m1, m1] -= b.Ry @ Wy
+        self._scale_rest(C, lams)
+        mz = b.mz
+        if mz:
+            self._flat[self._zdiag] += 1.0
+        _, info = lapack.dpotrf(C, lower=1, overwrite_a=1, clean=0)
+        self.ok = info == 0
+        return self.ok
+
+    def _scale_rest(self, C: np.ndarray, lams: list[np.ndarray]) -> None:
+        """``C ← Λ_rᵀ C Λ_r`` (only the lower triangle is needed afterwards)."""
+        b = self.blocks
+        if len(self.terms) == 1:
+            return
+        mz = b.mz
+        if self._rest_scalar:
+            s = self._rest_scale
+            for sl, lam in zip(self._rest_idx, lams[1:], strict=True):
+                s[sl] = lam[0, 0]
+            C[:mz, :] *= s[:, None]
+            C[:, :mz] *= s[None, :]
+            return
+        m = b.m
+        for t, sl, lam in zip(self.terms[1:], b.rest_slices, lams[1:], strict=True):
+            q, nl = t.q, t.nlevels
+            if q == 1:
+                C[sl, :] *= lam[0, 0]
+                C[:, sl] *= lam[0, 0]
+                continue
+            cols = C[:, sl].reshape(m, nl, q)
+            C[:, sl] = (cols @ lam).reshape(m, nl * q)
+            rows = C[sl, :].reshape(nl, q, m)
+            C[sl, :] = np.einsum("ba,lbj->laj", lam, rows).reshape(nl * q, m)
+
+    # -- pieces of the objective -------------------------------------------------
+    @property
+    def diag_rr(self) -> np.ndarray:
+        """Diagonal of ``L_rr``."""
+        return np.diagonal(self.Lrr)
+
+    def logdet_LZ2(self) -> float:
+        """``log|L_Z|²`` (lme4's ``ldL2``)."""
+        mz = self.blocks.mz
+        return self.logdet_L00 + 2.0 * float(np.log(self.diag_rr[:mz]).sum())
+
+    def logdet_RX2(self) -> float:
+        """``log|R_X|²`` (lme4's ``ldRX2``)."""
+        b = self.blocks
+        return 2.0 * float(np.log(self.diag_rr[b.mz : b.m - 1]).sum())
+
+    def pwrss(self) -> float:
+        """Penalized weighted residual sum of squares ``r²(θ)``."""
+        return float(self.Lrr[-1, -1] ** 2)
+
+    def RX(self) -> np.ndarray:
+        """Upper-triangular ``R_X`` (``p × p``) with ``R_XᵀR_X = XᵀV^{-1}X / σ²``."""
+        b = self.blocks
+        return np.tril(self.Lrr[b.mz : b.m - 1, b.mz : b.m - 1]).T.copy()
+
+    # -- solutions ---------------------------------------------------------------
+    def solve(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """β̂, spherical modes ``u_k`` and conditional modes ``b_k = Λ_k u_k``.
+
+        Returns
+        -------
+        beta : (p,) array
+        u : list of ``(ℓ_k, q_k)`` arrays
+        b : list of ``(ℓ_k, q_k)`` arrays
+        """
+        bl = self.blocks
+        m1, mz = bl.m - 1, bl.mz
+        Lu = self.Lrr[:m1, :m1]
+        c = self.Lrr[m1, :m1]
+        x = trsolve(Lu, c, lower=True, trans=True)
+        beta = x[mz:].copy()
+        us, bs = [None], [None]
+        v = np.empty(m1)
+        v[mz:] = beta
+        for t, sl, lam in zip(self.terms[1:], bl.rest_slices, self.lambdas[1:], strict=True):
+            uk = x[sl].reshape(t.nlevels, t.q)
+            bk = uk @ lam.T
+            us.append(uk.copy())
+            bs.append(bk)
+            v[sl] = bk.ravel()
+        q0 = bl.q0
+        rhs = (bl.Ry - bl.R.T @ v).reshape(-1, q0)
+        lam0 = self.lambdas[0]
+        rhs = rhs @ lam0  # rows: λ₀ᵀ r_l
+        u0 = np.linalg.solve(self.T00, rhs[:, :, None])[:, :, 0]
+        us[0] = u0
+        bs[0] = u0 @ lam0.T
+        return beta, us, bs
+
+    def cond_var_u(self) -> list[np.ndarray]:
+        """Diagonal blocks of ``(Λᵀ Zᵀ W Z Λ + I)^{-1}`` per term, ``(ℓ_k, q_k, q_k)``.
+
+        Multiply by ``σ²`` and ``λ_k · λ_kᵀ`` for the conditional covariance of ``b``.
+        """
+        bl = self.blocks
+        mz = bl.mz
+        q0 = bl.q0
+        Tinv = np.linalg.inv(self.T00)
+        out = []
+        if mz == 0:
+            return [Tinv]
+        Lz = np.tril(self.Lrr[:mz, :mz])
+        # C = Λ_zᵀ R_z Λ₀ ; G = L_z^{-1} C T^{-1}
+        Rz = bl.R[:mz, :].toarray()
+        lam0 = self.lambdas[0]
+        Rz = (Rz.reshape(mz, -1, q0) @ lam0).reshape(mz, -1)
+        Rz = self._scale_rows_rest(Rz)
+        CT = np.einsum("rla,lab->rlb", Rz.reshape(mz, -1, q0), Tinv).reshape(mz, -1)
+        G = trsolve(Lz, CT, lower=True)
+        Gl = G.reshape(mz, -1, q0)
+        V0 = Tinv + np.einsum("rla,rlb->lab", Gl, Gl)
+        out.append(V0)
+        Linv = trsolve(Lz, np.eye(mz), lower=True)
+        for t, sl in zip(self.terms[1:], bl.rest_slices, strict=True):
+            blk = Linv[:, sl].reshape(mz, t.nlevels, t.q)
+            out.append(np.einsum("rla,rlb->lab", blk, blk))
+        return out
+
+    def _scale_rows_rest(self, A: np.ndarray) -> np.ndarray:
+        """``Λ_zᵀ A`` for an array with ``m_Z`` rows."""
+        out = A.copy()
+        for t, sl, lam in zip(
+            self.terms[1:], self.blocks.rest_slices, self.lambdas[1:], strict=True
+        ):
+            blk = out[sl].reshape(t.nlevels, t.q, -1)
+            out[sl] = np.einsum("ba,lbj->laj", lam, blk).reshape(t.ncols, -1)
+        return out

@@ -1,0 +1,193 @@
+"""The blocks of ``A = [Z X y]ᵀ W [Z X y]``, computed once per model.
+
+The random-effects terms are ordered as lme4 orders them (by number of levels,
+largest first).  The first term (block 0) is eliminated analytically, because
+``Λ₀ᵀA₀₀Λ₀ + I`` is block diagonal (``ℓ₀`` blocks of ``q₀ × q₀``).  Everything
+else — the columns of the other terms, of ``X`` and of ``y`` ("the rest",
+``m = Σ_{k≥1} ℓ_k q_k + p + 1`` columns) — is kept as one dense symmetric matrix,
+the Schur complement in which crossed factors fill in anyway.
+
+With ``R = A_{r0}`` (rest rows × block-0 columns, sparse) the Schur complement of
+block 0 for a given θ is
+
+.. math::
+
+    Λ_rᵀ (A_{rr} − R\\, 𝒲(θ₀)\\, Rᵀ) Λ_r + I_Z ,\\qquad
+    𝒲 = \\operatorname{blockdiag}_l\\; λ₀ (λ₀ᵀ A_{00,l} λ₀ + I)^{-1} λ₀ᵀ .
+
+Its lower triangle is linear in the ``ℓ₀ q₀²`` entries of ``𝒲``, so the map
+``vec 𝒲 ↦ lower(R 𝒲 Rᵀ)`` is precomputed as a sparse matrix :attr:`LmmBlocks.M`
+and each evaluation costs one sparse mat-vec plus one dense Cholesky of order ``m``.
+The ``y`` row is kept out of that map (it is a mat-vec per evaluation), so that a
+new response (parametric bootstrap, :meth:`LmmBlocks.with_response`) only
+recomputes ``Zᵀy``, ``Xᵀy`` and ``yᵀy``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from pyglmm.mixed.remat import ReMat
+
+
+class LmmBlocks:
+    """θ-independent pieces of the penalized least-squares problem.
+
+    Parameters
+    ----------
+    terms : list of ReMat
+        Random-effects terms, in lme4's order (the first is eliminated first).
+    X : numpy.ndarray
+        ``(n, p)`` full-rank fixed-effects model matrix.
+    y : numpy.ndarray
+        ``(n,)`` response minus offset.
+    weights : numpy.ndarray or None
+        Prior weights ``w`` (rows are scaled by ``√w``).
+
+    Attributes
+    ----------
+    n, p : int
+    q0, n0 : int
+        Size and number of levels of the first term.
+    A00 : numpy.ndarray
+        ``(ℓ₀, q₀, q₀)`` diagonal blocks of ``Z₀ᵀWZ₀``.
+    R : scipy.sparse.csc_matrix
+        ``(m-1) × ℓ₀q₀``: ``[Z_1 … Z_{K-1} X]ᵀ W Z₀``.
+    Ry : numpy.ndarray
+        ``(ℓ₀q₀,)``: ``Z₀ᵀ W y``.
+    Arr : numpy.ndarray
+        ``m × m`` dense ``[Z_rest X y]ᵀ W [Z_rest X y]`` (Fortran order).
+    rest_slices : list of slice
+        Column range of each term ``k ≥ 1`` inside the rest.
+    """
+
+    def __init__(
+        self,
+        terms: list[ReMat],
+        X: np.ndarray,
+        y: np.ndarray,
+        weights: np.ndarray | None = None,
+    ) -> None:
+        if not terms:
+            raise ValueError("a linear mixed model needs at least one random-effects term")
+        self.terms = terms
+        X = np.asarray(X, dtype=float)
+        self.n, self.p = X.shape
+        self.weights = None if weights is None else np.asarray(weights, dtype=float)
+        self.sqrtw = None if weights is None else np.sqrt(self.weights)
+        self.X = X
+        t0 = terms[0]
+        self.q0, self.n0 = t0.q, t0.nlevels
+        sw = self.sqrtw
+        Xw = X if sw is None else X * sw[:, None]
+        self._Xw = Xw
+
+        # block 0: diagonal blocks of Z0' W Z0
+        zw = t0.z if sw is None else t0.z * sw[:, None]
+        self._z0w = zw
+        q0 = self.q0
+        A00 = np.empty((self.n0, q0, q0))
+        for a in range(q0):
+            for b in range(a + 1):
+                v = np.bincount(t0.refs, weights=zw[:, a] * zw[:, b], minlength=self.n0)
+                A00[:, a, b] = v
+                A00[:, b, a] = v
+        self.A00 = A00
+
+        # the rest: terms 1.., X (and y separately)
+        Zrest = [t.sparse(sw) for t in terms[1:]]
+        sizes = [t.ncols for t in terms[1:]]
+        self.mz = int(sum(sizes))
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self.rest_slices = [slice(int(starts[i]), int(starts[i + 1])) for i in range(len(sizes))]
+        self.m = self.mz + self.p + 1
+        Z0 = t0.sparse(sw)
+        self._Z0 = Z0
+        self._Zrest = sp.hstack(Zrest, format="csc") if Zrest else None
+
+        # R = [Zrest X]' W Z0  (sparse, rows = rest columns without y)
+        XtZ0 = sp.csc_matrix(np.asarray(Z0.T @ Xw).T)  # p x n0q0
+        if self._Zrest is not None:
+            R = sp.vstack([(self._Zrest.T @ Z0).tocsc(), XtZ0], format="csc")
+        else:
+            R = XtZ0
+        R.sum_duplicates()
+        R.eliminate_zeros()
+        R.sort_indices()
+        self.R = R
+        self._RT = R.T.tocsr()
+
+        # dense rest block without y
+        m1 = self.m - 1
+        Arr = np.zeros((self.m, self.m), order="F")
+        if self._Zrest is not None:
+            ZZ = (self._Zrest.T @ self._Zrest).toarray()
+            ZX = np.asarray(self._Zrest.T @ Xw)
+            Arr[: self.mz, : self.mz] = ZZ
+            Arr[: self.mz, self.mz : m1] = ZX
+            Arr[self.mz : m1, : self.mz] = ZX.T
+        Arr[self.mz : m1, self.mz : m1] = Xw.T @ Xw
+        self.Arr = Arr
+        self._build_schur_map()
+        self.set_response(y)
+
+    # ------------------------------------------------------------------------
+    def set_response(self, y: np.ndarray) -> None:
+        """(Re)compute the ``y`` parts: ``Z₀ᵀWy``, ``[Z_rest X]ᵀWy``, ``yᵀWy``."""
+        y = np.asarray(y, dtype=float).reshape(-1)
+        if y.shape[0] != self.n:
+            raise ValueError(f"response has length {y.shape[0]}, expected {self.n}")
+        self.y = y
+        yw = y if self.sqrtw is None else y * self.sqrtw
+        self._yw = yw
+        self.Ry = np.asarray(self._Z0.T @ yw).reshape(-1)
+        m1 = self.m - 1
+        row = np.empty(m1)
+        if self._Zrest is not None:
+            row[: self.mz] = self._Zrest.T @ yw
+        row[self.mz :] = self._Xw.T @ yw
+        self.Arr[m1, :m1] = row
+        self.Arr[:m1, m1] = row
+        self.Arr[m1, m1] = yw @ yw
+
+    def _build_schur_map(self) -> None:
+        """Precompute ``M`` with ``lower(R 𝒲 Rᵀ)[idx] = M @ vec(𝒲)``.
+
+        For each level ``l`` of term 0, every ordered pair of nonzeros ``(t, s)``
+        of ``R``'s columns ``lq₀ … lq₀+q₀-1`` with row(t) ≥ row(s) contributes
+        ``R_t R_s 𝒲_l[a_t, b_s]`` to entry (row(t), row(s)).
+        """
+        R = self.R
+        q0, m1 = self.q0, self.m - 1
+        indptr, rows, vals = R.indptr, R.indices, R.data
+        gptr = indptr[::q0]  # start of each level's group of columns
+        gsize = np.diff(gptr)
+        nnz = len(vals)
+        col_of = np.repeat(np.arange(R.shape[1]), np.diff(indptr))
+        grp_of = col_of // q0
+        a_of = col_of % q0
+        counts = gsize[grp_of]
+        total = int(counts.sum())
+        T = np.repeat(np.arange(nnz), counts)
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        S = gptr[grp_of[T]] + (np.arange(total) - first)
+        rt, rs = rows[T], rows[S]
+        keep = rt >= rs
+        T, S, rt, rs = T[keep], S[keep], rt[keep], rs[keep]
+        data = vals[T] * vals[S]
+        wcol = grp_of[T] * q0 * q0 + a_of[T] * q0 + a_of[S]
+        key = rt.astype(np.int64) + rs.astype(np.int64) * self.m  # Fortran flat index
+        uniq, inv = np.unique(key, return_inverse=True)
+        self.idx = uniq
+        self.M = sp.csr_matrix((data, (inv, wcol)), shape=(len(uniq), self.n0 * q0 * q0))
+        self.M.sum_duplicates()
+        del m1
+
+    def with_response(self, y: np.ndarray) -> LmmBlocks:
+        """A shallow copy with a new response; the θ-independent structure is shared."""
+        new = object.__new__(LmmBlocks)
+        new.__dict__.update(self.__dict__)
+        new.Arr = self.Arr.copy(order="F")
+        new.set_response(y)
+        return new

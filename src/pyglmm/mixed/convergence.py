@@ -1,0 +1,174 @@
+"""lme4's post-fit convergence checks (``checkConv``) and ``isSingular``.
+
+The derivatives are lme4's ``deriv12``: central differences with step ``δ = 1e-4``
+(one-sided at a bound) for the gradient ``g`` and Hessian ``H`` of the objective in θ.
+Then, as ``lmerControl()``'s defaults:
+
+* singular: any θ with lower bound 0 below ``1e-4`` -> message
+  ``"boundary (singular) fit: see help('isSingular')"`` and no further checks;
+* gradient: ``max_i min(|H^{-1/2}g|_i, |g_i|) > 0.002`` ->
+  ``"Model failed to converge with max|grad| = … (tol = 0.002, component …)"``
+  (``"unable to evaluate scaled gradient"`` if ``H`` is not positive definite);
+* Hessian: negative eigenvalues below ``-1e-6`` -> ``"Model failed to converge:
+  degenerate  Hessian with k negative eigenvalues"``; near-zero ones -> ``"Hessian is
+  numerically singular…"``; ``max eig > 1e6`` or ratio ``< 1e-6`` -> ``"Model is nearly
+  unidentifiable: …"``.
+
+lme4 computes the derivatives only when ``n < 10 000`` (``calc.derivs``); so does
+:func:`check_convergence` by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class ConvergenceInfo:
+    """Derivatives at the optimum and lme4's messages."""
+
+    gradient: np.ndarray | None
+    hessian: np.ndarray | None
+    messages: list[str] = field(default_factory=list)
+    singular: bool = False
+    code: int = 0
+    nevals: int = 0
+
+
+def deriv12(
+    fun: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    fx: float,
+    lower: np.ndarray,
+    delta: float = 1e-4,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Finite-difference gradient and Hessian as lme4's ``deriv12`` (lower bounds only)."""
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    xadd = x + delta
+    xsub = x - delta
+    ldelta = np.full(n, delta)
+    active = np.isfinite(lower) & (xsub < lower)
+    ldelta[active] = (x - lower)[active]
+    xsub[active] = lower[active]
+    H = np.empty((n, n))
+    g = np.empty(n)
+    ne = 0
+
+    def at(pos: list[int], vals: list[np.ndarray]) -> float:
+        nonlocal ne
+        t = x.copy()
+        for p, v in zip(pos, vals, strict=True):
+            t[p] = v[p]
+        ne += 1
+        return fun(t)
+
+    for j in range(n):
+        fadd = at([j], [xadd])
+        fsub = at([j], [xsub])
+        ud, ld = delta, ldelta[j]
+        H[j, j] = fadd / ud**2 - 2 * fx / (ud * ld) + fsub / ld**2
+        g[j] = (fadd - fsub) / (ud + ld)
+        for i in range(j):
+            ldi = ldelta[i]
+            H[i, j] = H[j, i] = (
+                at([i, j], [xadd, xadd]) / (delta + ud) ** 2
+                - at([i, j], [xadd, xsub]) / (delta + ld) ** 2
+                - at([i, j], [xsub, xadd]) / (ldi + ud) ** 2
+                + at([i, j], [xsub, xsub]) / (ldi + ld) ** 2
+            )
+    return g, H, ne
+
+
+def is_singular(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-4) -> bool:
+    """lme4's ``isSingular``: any θ with lower bound 0 below ``tol``."""
+    theta = np.asarray(theta)
+    return bool(np.any(theta[np.asarray(lower) == 0] < tol))
+
+
+def _check_hessian(H: np.ndarray, tol: float) -> tuple[int, list[str]]:
+    try:
+        ev = np.linalg.eigvalsh(H)
+    except np.linalg.LinAlgError:
+        return -6, ["Problem with Hessian check (infinite or missing values?)"]
+    if not np.all(np.isfinite(ev)):
+        return -6, ["Problem with Hessian check (infinite or missing values?)"]
+    neg = int(np.sum(ev < -tol))
+    if neg:
+        return -3, [
+            f"Model failed to converge: degenerate  Hessian with {neg} negative eigenvalues"
+        ]
+    try:
+        np.linalg.cholesky(H)
+        chol_ok = True
+    except np.linalg.LinAlgError:
+        chol_ok = False
+    if np.any(np.abs(ev) < tol) or not chol_ok:
+        return -4, [" Hessian is numerically singular: parameters are not uniquely determined"]
+    msgs = []
+    code = 0
+    if ev.max() * tol > 1:
+        code = 2
+        msgs.append("Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?")
+    if ev.min() / ev.max() < tol:
+        code = 3
+        msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
+    return code, msgs
+
+
+def check_convergence(
+    fun: Callable[[np.ndarray], float],
+    theta: np.ndarray,
+    fval: float,
+    lower: np.ndarray,
+    *,
+    calc_derivs: bool = True,
+    grad_tol: float = 0.002,
+    hess_tol: float = 1e-6,
+    singular_tol: float = 1e-4,
+) -> ConvergenceInfo:
+    """lme4's ``checkConv`` at the optimum (see the module docstring)."""
+    lower = np.asarray(lower, dtype=float)
+    theta = np.asarray(theta, dtype=float)
+    info = ConvergenceInfo(None, None)
+    if calc_derivs and theta.size:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g, H, ne = deriv12(fun, theta, fval, lower)
+        info.gradient, info.hessian, info.nevals = g, H, ne
+    if is_singular(theta, lower, singular_tol):
+        info.singular = True
+        info.messages.append("boundary (singular) fit: see help('isSingular')")
+        return info
+    if info.gradient is None:
+        return info
+    g, H = info.gradient, info.hessian
+    if np.any(np.isnan(g)):
+        info.code = -5
+        info.messages.append("Gradient contains NAs")
+        return info
+    try:
+        U = np.linalg.cholesky(H).T  # R's chol: upper U with UᵀU = H
+        scgrad = np.linalg.solve(U, g)
+        ok = np.all(np.isfinite(scgrad))
+    except np.linalg.LinAlgError:
+        ok = False
+    if not ok:
+        info.code = -1
+        info.messages.append("unable to evaluate scaled gradient")
+    else:
+        mingrad = np.minimum(np.abs(scgrad), np.abs(g))
+        mx = float(mingrad.max())
+        if mx > grad_tol:
+            info.code = -1
+            info.messages.append(
+                f"Model failed to converge with max|grad| = {mx:.6g} (tol = {grad_tol:g}, "
+                f"component 1)"
+            )
+    code, msgs = _check_hessian(H, hess_tol)
+    if code:
+        info.code = code
+    info.messages.extend(msgs)
+    return info

@@ -1,0 +1,157 @@
+"""Bounded derivative-free optimization of the profiled objective, as lme4 does it.
+
+lme4's default for ``lmer`` is ``nloptwrap``: nlopt's BOBYQA (Powell 2009) with
+``xtol_abs = ftol_abs = 1e-8`` and ``maxeval = 1e5``, lower bounds 0 on the
+diagonal of each ``λ_k``, started at ``λ_k = I``.  After the optimizer,
+:func:`optimize_theta` applies lme4's two boundary polishes:
+
+* ``restart_edge``: if a parameter ended exactly on its bound and the one-sided
+  difference quotient there is negative, restart the optimizer from the optimum;
+* ``check.boundary`` (``boundary.tol = 1e-5``): a parameter within ``1e-5`` of its
+  bound is set to the bound if that lowers the objective.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import nlopt
+import numpy as np
+
+
+@dataclass
+class OptResult:
+    """Result of :func:`optimize_theta`.
+
+    Attributes
+    ----------
+    x : numpy.ndarray
+        The optimum θ.
+    fun : float
+        Objective at ``x``.
+    nevals : int
+        Objective evaluations made by the optimizer(s) (lme4's ``feval`` counts
+        only the first run).
+    status : int
+        nlopt's return code of the last run (positive: success).
+    message : str
+    """
+
+    x: np.ndarray
+    fun: float
+    nevals: int
+    status: int
+    message: str
+
+
+_STATUS = {
+    1: "NLOPT_SUCCESS",
+    2: "NLOPT_STOPVAL_REACHED",
+    3: "NLOPT_FTOL_REACHED",
+    4: "NLOPT_XTOL_REACHED",
+    5: "NLOPT_MAXEVAL_REACHED",
+    6: "NLOPT_MAXTIME_REACHED",
+}
+
+
+def bobyqa(
+    fun: Callable[[np.ndarray], float],
+    x0: np.ndarray,
+    lower: np.ndarray,
+    *,
+    xtol_abs: float = 1e-8,
+    ftol_abs: float = 1e-8,
+    maxeval: int = 100_000,
+) -> OptResult:
+    """Minimize ``fun`` with nlopt's ``LN_BOBYQA`` under lower bounds (lme4's nloptwrap)."""
+    x0 = np.asarray(x0, dtype=float)
+    n = x0.size
+    count = [0]
+    best = [math.inf, x0.copy()]
+
+    def f(x: np.ndarray, grad: np.ndarray) -> float:
+        count[0] += 1
+        v = fun(x)
+        if not math.isfinite(v):
+            v = 1e300
+        if v < best[0]:
+            best[0] = v
+            best[1] = x.copy()
+        return v
+
+    if n == 0:
+        v = fun(x0)
+        return OptResult(x0, v, 1, 1, "no parameters")
+    # BOBYQA needs at least 2 parameters in nlopt; use it for n >= 2 and the
+    # same algorithm family (COBYLA-free) for n == 1: nlopt handles n == 1 too.
+    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    opt.set_min_objective(f)
+    lb = np.where(np.isfinite(lower), lower, -np.inf)
+    opt.set_lower_bounds(lb)
+    opt.set_upper_bounds(np.full(n, np.inf))
+    opt.set_xtol_abs(xtol_abs)
+    opt.set_ftol_abs(ftol_abs)
+    opt.set_maxeval(int(maxeval))
+    x = np.maximum(x0, lb)
+    try:
+        x = opt.optimize(x)
+        status = opt.last_optimize_result()
+        fval = opt.last_optimum_value()
+    except (nlopt.RoundoffLimited, RuntimeError, ValueError) as exc:  # keep the best point
+        x, fval, status = best[1], best[0], -4
+        return OptResult(np.asarray(x), float(fval), count[0], status, str(exc))
+    if best[0] < fval:
+        x, fval = best[1], best[0]
+    return OptResult(np.asarray(x), float(fval), count[0], int(status), _STATUS.get(status, ""))
+
+
+def optimize_theta(
+    fun: Callable[[np.ndarray], float],
+    x0: np.ndarray,
+    lower: np.ndarray,
+    *,
+    restart_edge: bool = True,
+    boundary_tol: float = 1e-5,
+    **nlopt_options: float,
+) -> OptResult:
+    """lme4's ``optimizeLmer``: BOBYQA, then ``restart_edge`` and ``check.boundary``."""
+    res = bobyqa(fun, x0, lower, **nlopt_options)
+    total = res.nevals
+    lower = np.asarray(lower, dtype=float)
+    if restart_edge:
+        on_edge = np.flatnonzero(res.x == lower)
+        if on_edge.size:
+            d0 = fun(res.x)
+            total += 1
+            btol = 1e-5
+            grads = []
+            for i in on_edge:
+                th = res.x.copy()
+                th[i] = lower[i] + btol
+                grads.append((fun(th) - d0) / btol)
+                total += 1
+            if any(g < 0 for g in grads):
+                res2 = bobyqa(fun, res.x, lower, **nlopt_options)
+                total += res2.nevals
+                if res2.fun <= res.fun:
+                    res = res2
+    if boundary_tol > 0:
+        diff = res.x - lower
+        edge = np.flatnonzero((diff > 0) & (diff < boundary_tol))
+        if edge.size:
+            x = res.x.copy()
+            for i in edge:
+                th = x.copy()
+                th[i] = lower[i]
+                v = fun(th)
+                total += 1
+                if v < res.fun:
+                    x[i] = lower[i]
+            fx = fun(x)
+            total += 1
+            if fx <= res.fun:
+                res = OptResult(x, fx, res.nevals, res.status, res.message)
+    res.nevals = total
+    return res
