@@ -1,0 +1,157 @@
+"""Residuals and influence measures against R (fixtures from tools/reference/diagnostics.R).
+
+Each reference model is fitted by the small protocol fit of ``diagnostics_protocol_fit``
+(IRLS as R's glm.fit), so these tests check the diagnostics alone.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from diagnostics_protocol_fit import MODEL_NAMES, protocol_fit
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "diagnostics"
+RTOL = 1e-6  # the fits agree with R's to ~1e-9; diagnostics are smooth functions of them
+ATOL = 1e-9
+
+
+@cache
+def reference(name):
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+@cache
+def fit(name):
+    return protocol_fit(name)
+
+
+def close(actual, expected, rtol=RTOL, atol=ATOL):
+    expected = np.array([np.nan if v is None else v for v in expected], dtype=float)
+    np.testing.assert_allclose(np.asarray(actual, dtype=float), expected, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_fit_matches_r(name):
+    ref, m = reference(name), fit(name)
+    close(m.coef.to_numpy(), list(ref["coef"].values()), rtol=1e-7)
+    close([m.dispersion], [ref["dispersion"]], rtol=1e-7)
+    assert [str(x) for x in m.row_labels] == ref["row_labels"] or len(m.row_labels) == len(
+        ref["row_labels"]
+    )
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize(
+    "rtype",
+    [
+        "response",
+        "working",
+        "pearson",
+        "pearson_scaled",
+        "deviance",
+        "standardized",
+        "standardized_pearson",
+        "studentized",
+    ],
+)
+def test_residuals(name, rtype):
+    res = fit(name).residuals(rtype)
+    assert list(res.index) == list(fit(name).row_labels)
+    close(res, reference(name)["residuals"][rtype])
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_default_residual_type_is_rs(name):
+    m = fit(name)
+    expected = "response" if m.is_lm else "deviance"
+    close(m.residuals(), reference(name)["residuals"][expected])
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_partial_residuals(name):
+    ref = reference(name)["partial"]
+    part = fit(name).residuals("partial")
+    # R groups columns by term; compare where a term has a single column
+    for term, values in ref.items():
+        if term in part.columns:
+            close(part[term], values)
+    assert any(term in part.columns for term in ref) or all(
+        len([c for c in part.columns if c.startswith(t)]) > 1 for t in ref
+    )
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_hat_and_cooks(name):
+    ref, m = reference(name), fit(name)
+    close(m.hat_values(), ref["hat"])
+    close(m.cooks_distance(), ref["cooks"])
+    close(m.dffits(), ref["dffits"])
+    close(m.covratio(), ref["covratio"])
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_dfbeta_dfbetas(name):
+    ref, m = reference(name), fit(name)
+    dfb, dfbs = m.dfbeta(), m.dfbetas()
+    assert list(dfb.columns) == list(ref["dfbeta"])
+    for col in ref["dfbeta"]:
+        close(dfb[col], ref["dfbeta"][col])
+        close(dfbs[col], ref["dfbetas"][col])
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_influence_measures(name):
+    ref, m = reference(name), fit(name)
+    table = m.influence()
+    r_cols = list(ref["infmat"])
+    assert list(table.columns[: len(r_cols)][-4:]) == ["dffit", "cov.r", "cook.d", "hat"]
+    assert table.columns[-1] == "inf"
+    for ours, theirs in zip(table.columns[:-1], r_cols, strict=True):
+        close(table[ours], ref["infmat"][theirs])
+    flags = m.influence_flags()
+    r_flags = np.column_stack([ref["is_inf"][c] for c in r_cols])
+    np.testing.assert_array_equal(flags.to_numpy(), r_flags)
+    np.testing.assert_array_equal(table["inf"].to_numpy(), r_flags.any(axis=1))
+
+
+@pytest.mark.parametrize("name", ["ceb_poisson_rounded", "cbpp_binomial", "machines_lm"])
+def test_cooks_refit(name):
+    ref, m = reference(name), fit(name)
+    close(m.cooks_distance(form="refit"), ref["cooks_refit"], rtol=1e-6)
+
+
+def test_cooks_refit_subset_of_rows():
+    m = fit("sleepstudy_gamma")
+    ref = reference("sleepstudy_gamma")["cooks_refit"]
+    got = m.cooks_distance(form="refit", rows=[m.row_labels[0], m.row_labels[9]])
+    assert list(got.index) == [m.row_labels[0], m.row_labels[9]]
+    close(got, [ref[0], ref[9]])
+
+
+def test_cooks_forms_agree_for_a_linear_model():
+    m = fit("sleepstudy_lm")
+    np.testing.assert_allclose(
+        m.cooks_distance(form="refit", rows=m.row_labels[:5]),
+        m.cooks_distance()[:5],
+        rtol=1e-10,
+    )
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("rtype", ["deviance", "pearson"])
+def test_shapiro(name, rtype):
+    w, p = fit(name).shapiro(rtype)
+    close([w, p], reference(name)["shapiro"][rtype], rtol=1e-6)
+
+
+def test_bad_residual_type_is_a_clear_error():
+    from pyglmm.errors import PyglmmError
+
+    with pytest.raises(PyglmmError, match="unknown residual type 'martingale'"):
+        fit("sleepstudy_lm").residuals("martingale")
+    with pytest.raises(PyglmmError, match="Cook's distance form"):
+        fit("sleepstudy_lm").cooks_distance(form="exact")
