@@ -1,0 +1,471 @@
+r"""Diagnostic plots of fitted GLMs and linear models (matplotlib).
+
+:func:`diagnostic_panels` draws R's ``plot.lm`` panels (R 4.x conventions; for a GLM R
+uses Pearson residuals and the linear predictor):
+
+1. residuals vs fitted values (the linear predictor :math:`\hat\eta` for a GLM; raw Pearson
+   residuals for a GLM, response residuals for a linear model), with a lowess smooth;
+2. normal QQ plot of the standardized residuals
+   :math:`r_i = e^P_i/\sqrt{\hat\phi(1-h_i)}` (R's ``rstandard(type="pearson")``; for a
+   linear model the usual standardized residuals);
+3. scale-location: :math:`\sqrt{|r_i|}` against the fitted values;
+4. Cook's distance by observation number;
+5. standardized residuals against leverage :math:`h_i`, with contours of Cook's distance
+   :math:`r = \pm\sqrt{c\,p\,(1-h)/h}` for :math:`c` = 0.5 and 1;
+6. Cook's distance against :math:`h_i/(1-h_i)`.
+
+:func:`residual_panels` draws the notes' plots (section 3.5): for deviance and/or Pearson
+residuals, a normal QQ plot with R's ``qqline``, a density histogram with the normal
+density of the residuals' mean and standard deviation, and the residuals against the
+fitted mean :math:`\hat\mu`. :func:`cooks_plot` draws Cook's distances by observation and
+labels the largest.
+
+All functions return a :class:`matplotlib.figure.Figure` built without pyplot, so they
+work with any backend (or none) and never open a window; save with ``fig.savefig``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from scipy import stats
+
+from pyglmm.errors import PyglmmError
+from pyglmm.plots.lowess import lowess
+
+CAPTIONS = {
+    1: "Residuals vs Fitted",
+    2: "Normal Q-Q",
+    3: "Scale-Location",
+    4: "Cook's distance",
+    5: "Residuals vs Leverage",
+    6: "Cook's dist vs Leverage h/(1-h)",
+}
+SMOOTH_COLOR = "tab:red"
+CONTOUR_COLOR = "tab:red"
+POINT_STYLE = {"marker": "o", "facecolors": "none", "edgecolors": "black", "s": 18, "lw": 0.7}
+
+
+# --------------------------------------------------------------------------- helpers
+def ppoints(n: int) -> np.ndarray:
+    r"""R's ``ppoints``: :math:`(i - a)/(n + 1 - 2a)`, :math:`a = 3/8` if :math:`n \le 10` else 1/2"""
+    a = 3.0 / 8.0 if n <= 10 else 0.5
+    return (np.arange(1, n + 1) - a) / (n + 1 - 2 * a)
+
+
+def normal_scores(values: np.ndarray) -> np.ndarray:
+    """Theoretical quantiles of R's ``qqnorm`` for ``values`` (in the order of ``values``)."""
+    values = np.asarray(values, dtype=float)
+    scores = np.full(values.shape, np.nan)
+    ok = np.isfinite(values)
+    order = np.argsort(values[ok], kind="stable")
+    q = stats.norm.ppf(ppoints(int(ok.sum())))
+    sub = np.empty(order.size)
+    sub[order] = q
+    scores[ok] = sub
+    return scores
+
+
+def qqline_coefficients(values: np.ndarray) -> tuple[float, float]:
+    """Intercept and slope of R's ``qqline``: the line through the quartiles."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    y = np.quantile(v, [0.25, 0.75])
+    x = stats.norm.ppf([0.25, 0.75])
+    slope = (y[1] - y[0]) / (x[1] - x[0])
+    return float(y[0] - slope * x[0]), float(slope)
+
+
+def _labels(model: Any) -> np.ndarray:
+    return np.asarray([str(v) for v in model.row_labels], dtype=object)
+
+
+def _annotate(ax: Axes, x, y, labels, idx) -> None:
+    xmid = np.mean(ax.get_xlim())
+    for i in idx:
+        if not (np.isfinite(x[i]) and np.isfinite(y[i])):
+            continue
+        ha = "right" if x[i] > xmid else "left"
+        ax.annotate(
+            str(labels[i]),
+            (x[i], y[i]),
+            xytext=(-3 if ha == "right" else 3, 0),
+            textcoords="offset points",
+            ha=ha,
+            va="center",
+            fontsize=8,
+        )
+
+
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    v = np.where(np.isfinite(values), values, -np.inf)
+    k = min(k, int(np.isfinite(values).sum()))
+    return np.argsort(-v, kind="stable")[:k]
+
+
+def _smooth(ax: Axes, x, y, iterations: int) -> None:
+    gx, gy = lowess(x, y, iterations=iterations)
+    if gx.size > 1:
+        ax.plot(gx, gy, color=SMOOTH_COLOR, lw=1.2, label="lowess")
+
+
+class _PanelData:
+    """The numbers of R's ``plot.lm`` for one model (cases with zero weight dropped)."""
+
+    def __init__(self, model: Any, residual_type: str | None = None) -> None:
+        is_glm = not getattr(model, "is_lm", False)
+        keep = np.asarray(model.prior_weights, dtype=float) != 0
+        self.is_glm = is_glm
+        self.labels = _labels(model)[keep]
+        self.eta = np.asarray(model.linear_predictor, dtype=float)[keep]
+        rtype = residual_type or ("pearson" if is_glm else "response")
+        self.r = np.asarray(model.residuals(rtype), dtype=float)[keep]
+        std = "standardized" if rtype == "deviance" else "standardized_pearson"
+        if not is_glm:
+            std = "standardized"
+        self.hat = np.asarray(model.hat_values(), dtype=float)[keep]
+        rs = np.asarray(model.residuals(std), dtype=float)[keep]
+        rs[self.hat >= 1] = np.nan
+        self.rs = rs
+        self.cook = np.asarray(model.cooks_distance(), dtype=float)[keep]
+        self.rank = int(model.rank)
+        self.xlab = "Predicted values" if is_glm else "Fitted values"
+        if is_glm:
+            self.std_label = (
+                "Std. deviance resid." if rtype == "deviance" else "Std. Pearson resid."
+            )
+        else:
+            self.std_label = "Standardized residuals"
+        self.smooth_iterations = 0 if is_glm else 3
+
+
+# ----------------------------------------------------------------- plot.lm panels
+def residuals_vs_fitted(ax: Axes, d: _PanelData, id_n: int = 3, smooth: bool = True) -> None:
+    """Panel 1: residuals against fitted values (linear predictor for a GLM)."""
+    ax.scatter(d.eta, d.r, **POINT_STYLE)
+    ax.axhline(0.0, ls=":", color="gray")
+    if smooth:
+        _smooth(ax, d.eta, d.r, d.smooth_iterations)
+    ax.set_xlabel(d.xlab)
+    ax.set_ylabel("Residuals")
+    ax.set_title(CAPTIONS[1], fontsize=10)
+    _annotate(ax, d.eta, d.r, d.labels, _top(np.abs(d.r), id_n))
+
+
+def normal_qq(ax: Axes, d: _PanelData, id_n: int = 3) -> None:
+    """Panel 2: normal QQ plot of standardized residuals with R's ``qqline``."""
+    x = normal_scores(d.rs)
+    ax.scatter(x, d.rs, **POINT_STYLE)
+    a, b = qqline_coefficients(d.rs)
+    lim = np.array([np.nanmin(x), np.nanmax(x)])
+    ax.plot(lim, a + b * lim, ls=":", color="gray")
+    ax.set_xlabel("Theoretical Quantiles")
+    ax.set_ylabel(d.std_label)
+    ax.set_title(CAPTIONS[2], fontsize=10)
+    _annotate(ax, x, d.rs, d.labels, _top(np.abs(d.rs), id_n))
+
+
+def scale_location(ax: Axes, d: _PanelData, id_n: int = 3, smooth: bool = True) -> None:
+    r"""Panel 3: :math:`\sqrt{|r_i|}` against fitted values."""
+    y = np.sqrt(np.abs(d.rs))
+    ax.scatter(d.eta, y, **POINT_STYLE)
+    if smooth:
+        _smooth(ax, d.eta, y, d.smooth_iterations)
+    ax.set_ylim(0, np.nanmax(y) * 1.05)
+    ax.set_xlabel(d.xlab)
+    ax.set_ylabel(f"sqrt(|{d.std_label}|)")
+    ax.set_title(CAPTIONS[3], fontsize=10)
+    _annotate(ax, d.eta, y, d.labels, _top(np.abs(d.rs), id_n))
+
+
+def cooks_by_observation(ax: Axes, cook: np.ndarray, labels, id_n: int = 3) -> None:
+    """Panel 4: Cook's distance against observation number, the largest ``id_n`` labelled."""
+    obs = np.arange(1, cook.size + 1)
+    ax.vlines(obs, 0.0, cook, color="black", lw=1.0)
+    top = _top(cook, id_n)
+    ymax = float(np.nanmax(cook)) if np.isfinite(cook).any() else 1.0
+    ax.set_ylim(0, ymax * 1.075)
+    ax.set_xlabel("Obs. number")
+    ax.set_ylabel("Cook's distance")
+    ax.set_title(CAPTIONS[4], fontsize=10)
+    for i in top:
+        ax.annotate(
+            str(labels[i]),
+            (obs[i], cook[i]),
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+
+
+def residuals_vs_leverage(
+    ax: Axes,
+    d: _PanelData,
+    id_n: int = 3,
+    smooth: bool = True,
+    cook_levels: Sequence[float] = (0.5, 1.0),
+) -> None:
+    r"""Panel 5: standardized residuals against leverage, Cook's distance contours.
+
+    The contour for level :math:`c` is :math:`r = \pm\sqrt{c\,p\,(1-h)/h}`, :math:`p` the rank.
+    With constant leverage (e.g. a balanced one-way layout) the residuals are plotted against
+    the observation number instead, as there is nothing to show on the leverage axis.
+    """
+    h = d.hat
+    finite = h[np.isfinite(h)]
+    r_hat = (float(finite.min()), float(finite.max()))
+    constant = r_hat[1] == 0 or (r_hat[1] - r_hat[0]) < 1e-10 * float(np.mean(finite))
+    ax.set_ylabel(d.std_label)
+    top = _top(d.cook, id_n)
+    if constant:
+        obs = np.arange(1, h.size + 1)
+        ax.scatter(obs, d.rs, **POINT_STYLE)
+        ax.axhline(0.0, ls=":", color="gray")
+        ax.set_xlabel("Obs. number")
+        ax.set_title(f"Constant Leverage (h = {r_hat[0]:.3g}): Residuals", fontsize=10)
+        _annotate(ax, obs, d.rs, d.labels, top)
+        return
+    ax.scatter(h, d.rs, **POINT_STYLE)
+    ax.axhline(0.0, ls=":", color="gray")
+    ax.axvline(0.0, ls=":", color="gray")
+    if smooth:
+        _smooth(ax, h, d.rs, d.smooth_iterations)
+    ax.set_xlim(0, r_hat[1] * 1.08)
+    rs_fin = d.rs[np.isfinite(d.rs)]
+    span = rs_fin.max() - rs_fin.min()
+    ylim = (rs_fin.min() - 0.08 * span, rs_fin.max() + 0.08 * span)
+    ax.set_ylim(*ylim)
+    hh = np.linspace(min(r_hat[0], r_hat[1] / 100.0), ax.get_xlim()[1], 101)
+    hh = hh[hh > 0]
+    for i, crit in enumerate(cook_levels):
+        cl = np.sqrt(crit * d.rank * (1.0 - hh) / hh)
+        label = "Cook's distance" if i == 0 else None
+        ax.plot(hh, cl, ls="--", color=CONTOUR_COLOR, lw=0.9, label=label)
+        ax.plot(hh, -cl, ls="--", color=CONTOUR_COLOR, lw=0.9)
+        # level label at the right edge, inside the plotted range
+        xr = hh[-1]
+        for sign in (1.0, -1.0):
+            yv = sign * np.sqrt(crit * d.rank * (1.0 - xr) / xr)
+            if ylim[0] < yv < ylim[1]:
+                ax.annotate(
+                    f"{crit:g}", (xr, yv), fontsize=7, color=CONTOUR_COLOR, ha="right", va="bottom"
+                )
+    ax.set_ylim(*ylim)
+    ax.legend(loc="lower left", fontsize=7, frameon=False)
+    ax.set_xlabel("Leverage")
+    ax.set_title(CAPTIONS[5], fontsize=10)
+    _annotate(ax, h, d.rs, d.labels, top)
+
+
+def cooks_vs_leverage(ax: Axes, d: _PanelData, id_n: int = 3) -> None:
+    r"""Panel 6: Cook's distance against :math:`h/(1-h)`."""
+    with np.errstate(divide="ignore"):
+        g = d.hat / (1.0 - d.hat)
+    ax.scatter(g, d.cook, **POINT_STYLE)
+    ax.set_xlabel("Leverage h/(1-h)")
+    ax.set_ylabel("Cook's distance")
+    ax.set_title(CAPTIONS[6], fontsize=10)
+    _annotate(ax, g, d.cook, d.labels, _top(d.cook, id_n))
+
+
+def _grid(n_panels: int) -> tuple[int, int]:
+    if n_panels <= 1:
+        return 1, 1
+    if n_panels == 2:
+        return 1, 2
+    if n_panels <= 4:
+        return 2, 2
+    return 2, 3
+
+
+def _title(model: Any) -> str | None:
+    formula = getattr(model, "formula", None)
+    if formula is None:
+        return None
+    text = str(formula)
+    family = getattr(model, "family", None)
+    if family is not None and not getattr(model, "is_lm", False):
+        text += f"  [{family.name}, {family.link.name}]"
+    return text
+
+
+def diagnostic_panels(
+    model: Any,
+    which: Sequence[int] = (1, 2, 3, 5),
+    *,
+    id_n: int = 3,
+    smooth: bool = True,
+    cook_levels: Sequence[float] = (0.5, 1.0),
+    residual_type: str | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """R's ``plot.lm``: the panels listed in ``which`` (numbers 1..6, see the module doc).
+
+    Parameters
+    ----------
+    model
+        A fitted GLM or linear model (anything with the diagnostics protocol).
+    which : sequence of int
+        Panels to draw, in R's numbering; default ``(1, 2, 3, 5)`` as R.
+    id_n : int
+        Label the ``id_n`` most extreme points in each panel (by their row labels).
+    smooth : bool
+        Add a lowess smooth (R's ``add.smooth``) to panels 1, 3 and 5.
+    cook_levels : sequence of float
+        Cook's distance contours of panel 5.
+    residual_type : {"pearson", "deviance"}, optional
+        Residuals of a GLM's panels (R uses Pearson; older R versions used deviance).
+    figsize : tuple, optional
+        Figure size in inches.
+    """
+    which = [int(w) for w in (which if isinstance(which, Sequence) else [which])]
+    if not which or any(w < 1 or w > 6 for w in which):
+        raise PyglmmError("'which' must list panel numbers between 1 and 6")
+    if residual_type is not None and residual_type not in ("pearson", "deviance"):
+        raise PyglmmError("residual_type must be 'pearson' or 'deviance'")
+    d = _PanelData(model, residual_type)
+    nrow, ncol = _grid(len(which))
+    fig = Figure(figsize=figsize or (4.6 * ncol, 4.0 * nrow), layout="constrained")
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    for ax, w in zip(axes, which, strict=False):
+        if w == 1:
+            residuals_vs_fitted(ax, d, id_n, smooth)
+        elif w == 2:
+            normal_qq(ax, d, id_n)
+        elif w == 3:
+            scale_location(ax, d, id_n, smooth)
+        elif w == 4:
+            cooks_by_observation(ax, d.cook, d.labels, id_n)
+        elif w == 5:
+            residuals_vs_leverage(ax, d, id_n, smooth, cook_levels)
+        else:
+            cooks_vs_leverage(ax, d, id_n)
+    for ax in axes[len(which) :]:
+        fig.delaxes(ax)
+    title = _title(model)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# -------------------------------------------------------------- the notes' plots
+def qq_plot(ax: Axes, values: np.ndarray, labels=None, *, id_n: int = 0, ylabel: str = "") -> None:
+    """R's ``qqnorm`` + ``qqline`` of ``values``."""
+    values = np.asarray(values, dtype=float)
+    x = normal_scores(values)
+    ax.scatter(x, values, **POINT_STYLE)
+    a, b = qqline_coefficients(values)
+    lim = np.array([np.nanmin(x), np.nanmax(x)])
+    ax.plot(lim, a + b * lim, color="gray", lw=1.0)
+    ax.set_xlabel("Theoretical Quantiles")
+    ax.set_ylabel(ylabel or "Sample Quantiles")
+    ax.set_title("Normal Q-Q Plot", fontsize=10)
+    if labels is not None and id_n:
+        _annotate(ax, x, values, labels, _top(np.abs(values), id_n))
+
+
+def histogram_with_normal(ax: Axes, values: np.ndarray, *, xlabel: str = "") -> None:
+    """Density histogram (R's ``hist(freq=FALSE)`` breaks) with the normal density overlaid.
+
+    The normal curve has the residuals' mean and standard deviation, as the notes'
+    ``dnorm(x, mean(r), sd(r))``.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    ax.hist(v, bins="sturges", density=True, facecolor="lightgray", edgecolor="black", lw=0.7)
+    mean, sd = float(np.mean(v)), float(np.std(v, ddof=1))
+    lo = min(v.min(), mean - 3.5 * sd)
+    hi = max(v.max(), mean + 3.5 * sd)
+    grid = np.linspace(lo, hi, 201)
+    ax.plot(grid, stats.norm.pdf(grid, mean, sd), color=SMOOTH_COLOR, lw=1.2, label="normal")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Density")
+    ax.set_title(f"Histogram of {xlabel}" if xlabel else "Histogram", fontsize=10)
+
+
+def residuals_vs_mean(
+    ax: Axes, model: Any, values: np.ndarray, labels, *, id_n: int = 3, ylabel: str = ""
+) -> None:
+    r"""Residuals against the fitted mean :math:`\hat\mu` (the notes' ``plot(mu, r)``)."""
+    mu = np.asarray(model.fitted, dtype=float)
+    ax.scatter(mu, values, **POINT_STYLE)
+    ax.axhline(0.0, ls=":", color="gray")
+    ax.set_xlabel("Fitted mean")
+    ax.set_ylabel(ylabel)
+    ax.set_title("Residuals vs fitted mean", fontsize=10)
+    _annotate(ax, mu, values, labels, _top(np.abs(values), id_n))
+
+
+RESIDUAL_LABELS = {
+    "deviance": "deviance residuals",
+    "pearson": "Pearson residuals",
+    "pearson_scaled": "scaled Pearson residuals",
+    "standardized": "std. deviance residuals",
+    "standardized_pearson": "std. Pearson residuals",
+    "studentized": "studentized residuals",
+    "response": "response residuals",
+    "working": "working residuals",
+}
+
+
+def residual_panels(
+    model: Any,
+    type: str | Sequence[str] | None = None,
+    *,
+    id_n: int = 3,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """The notes' residual plots: QQ, histogram with normal density, residuals vs fitted mean.
+
+    Parameters
+    ----------
+    type : str or sequence of str, optional
+        Residual type(s), one row of three panels each; default deviance and Pearson for a
+        GLM, response (raw) residuals for a linear model.
+    """
+    if type is None:
+        types = ["response"] if getattr(model, "is_lm", False) else ["deviance", "pearson"]
+    elif isinstance(type, str):
+        types = [type]
+    else:
+        types = list(type)
+    labels = _labels(model)
+    fig = Figure(figsize=figsize or (13.0, 3.8 * len(types)), layout="constrained")
+    axes = fig.subplots(len(types), 3, squeeze=False)
+    for row, t in zip(axes, types, strict=True):
+        values = np.asarray(model.residuals(t), dtype=float)
+        name = RESIDUAL_LABELS.get(t, f"{t} residuals")
+        qq_plot(row[0], values, labels, id_n=id_n, ylabel=name)
+        histogram_with_normal(row[1], values, xlabel=name)
+        residuals_vs_mean(row[2], model, values, labels, id_n=id_n, ylabel=name)
+    title = _title(model)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def cooks_plot(
+    model: Any,
+    *,
+    n_labels: int = 3,
+    form: str = "hat",
+    figsize: tuple[float, float] = (7.0, 4.0),
+) -> Figure:
+    """Cook's distance by observation, the ``n_labels`` largest labelled with their row labels.
+
+    ``form`` is passed to ``model.cooks_distance`` (``"hat"`` or ``"refit"``).
+    """
+    cook = np.asarray(model.cooks_distance(form=form), dtype=float)
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    cooks_by_observation(ax, cook, _labels(model), n_labels)
+    title = _title(model)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
