@@ -69,6 +69,8 @@ class ProtocolFit(DiagnosticsMixin):
         else:
             self.dispersion = 1.0
         self._mf = mf
+        self.terms = list(mf.terms)
+        self.assign = np.asarray(mf.assign)
 
     def refit_without(self, keep):
         data = self._data.loc[self._mf.row_labels[np.asarray(keep, dtype=bool)]]

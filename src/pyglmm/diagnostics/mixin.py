@@ -154,9 +154,11 @@ class DiagnosticsMixin:
               :math:`\mathrm{sign}(e^D_i)\sqrt{(e^D_i)^2 + h_i (e^P_i)^2/(1-h_i)}`, divided
               by the leave-one-out scale :math:`s_{(i)}` unless the family is binomial or
               Poisson (for a linear model: :math:`e_i/(s_{(i)}\sqrt{1-h_i})`);
-            * ``"partial"``: working residuals plus each term's centred contribution
-              :math:`(x_{ij} - \bar x_j)\hat\beta_j`, one column per coefficient (R's
-              ``residuals(type="partial")`` groups columns by term); a DataFrame.
+            * ``"partial"``: working residuals plus each term's contribution
+              :math:`\sum_{j \in \text{term}} (x_{ij} - \bar x_j)\hat\beta_j` (centred by the
+              column means when there is an intercept), one column per term when the result
+              has ``terms`` and ``assign`` (as R's ``residuals(type="partial")``), else one
+              per coefficient; a DataFrame.
 
         Returns
         -------
@@ -216,10 +218,24 @@ class DiagnosticsMixin:
         x = np.asarray(self.model_matrix_rank, dtype=float)
         names = self._coef_names_used()
         beta = np.asarray(self.coef.loc[names], dtype=float)
-        centred = (x - x.mean(axis=0)) * beta
-        keep = [j for j, n in enumerate(names) if n != "(Intercept)"]
+        has_intercept = "(Intercept)" in names
+        # R's predict(type="terms"): centred by the unweighted column means with an intercept
+        contrib = (x - x.mean(axis=0)) * beta if has_intercept else x * beta
         working = np.asarray(self.residuals("working"), dtype=float)
-        data = centred[:, keep] + working[:, None]
+        assign = getattr(self, "assign", None)
+        terms = getattr(self, "terms", None)
+        if assign is not None and terms is not None:
+            used_assign = np.asarray(assign)[~np.asarray(self.aliased, dtype=bool)]
+            columns, data = [], []
+            for t_index, label in enumerate(terms, start=1):
+                cols = np.flatnonzero(used_assign == t_index)
+                if cols.size:
+                    columns.append(str(label))
+                    data.append(contrib[:, cols].sum(axis=1) + working)
+            values = np.column_stack(data) if data else np.empty((len(working), 0))
+            return pd.DataFrame(values, index=self.row_labels, columns=columns)
+        keep = [j for j, n in enumerate(names) if n != "(Intercept)"]
+        data = contrib[:, keep] + working[:, None]
         return pd.DataFrame(data, index=self.row_labels, columns=[names[j] for j in keep])
 
     # ---------------------------------------------------------------- influence

@@ -52,7 +52,7 @@ POINT_STYLE = {"marker": "o", "facecolors": "none", "edgecolors": "black", "s": 
 
 # --------------------------------------------------------------------------- helpers
 def ppoints(n: int) -> np.ndarray:
-    r"""R's ``ppoints``: :math:`(i - a)/(n + 1 - 2a)`, :math:`a = 3/8` if :math:`n \le 10` else 1/2"""
+    r"""R's ``ppoints``: :math:`(i-a)/(n+1-2a)`, :math:`a = 3/8` if :math:`n \le 10` else 1/2."""
     a = 3.0 / 8.0 if n <= 10 else 0.5
     return (np.arange(1, n + 1) - a) / (n + 1 - 2 * a)
 
@@ -268,6 +268,10 @@ def cooks_vs_leverage(ax: Axes, d: _PanelData, id_n: int = 3) -> None:
     with np.errstate(divide="ignore"):
         g = d.hat / (1.0 - d.hat)
     ax.scatter(g, d.cook, **POINT_STYLE)
+    finite = g[np.isfinite(g)]
+    if finite.size and np.ptp(finite) < 1e-8 * max(float(np.mean(finite)), 1e-300):
+        ax.set_xlim(finite[0] * 0.9, finite[0] * 1.1)  # constant leverage
+    ax.ticklabel_format(axis="x", useOffset=False)
     ax.set_xlabel("Leverage h/(1-h)")
     ax.set_ylabel("Cook's distance")
     ax.set_title(CAPTIONS[6], fontsize=10)
