@@ -1,0 +1,605 @@
+r"""Fitted generalized linear models: :class:`GeneralizedLinearModel` and :func:`glm`.
+
+A GLM says :math:`g(\mu_i) = \eta_i = x_i^\top\beta + o_i` with
+:math:`\operatorname{Var}(Y_i) = \phi V(\mu_i)/w_i`. :func:`glm` turns a formula
+and a data frame into the model frame, fits :math:`\beta` by IRLS
+(:mod:`pyglmm.glm.irls`), and returns the result with R's inference:
+Wald tests with :math:`\operatorname{Var}(\hat\beta) = \phi (X^\top W X)^{-1}`
+(z when :math:`\phi` is known, t with :math:`n - p` degrees of freedom when it is
+estimated by Pearson's :math:`\hat\phi = X^2/(n-p)`), deviances, AIC and BIC.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pyglmm.diagnostics.mixin import DiagnosticsMixin
+from pyglmm.errors import DataWarning, FamilyError, PyglmmError
+from pyglmm.families import Family, NegativeBinomial, get_family
+from pyglmm.formula.expressions import evaluate
+from pyglmm.formula.frame import ModelFrame, model_frame
+from pyglmm.glm.control import GLMControl
+from pyglmm.glm.irls import IRLSFit, fit_irls, null_deviance
+from pyglmm.glm.weighted_ls import cholesky_inverse
+
+#: Families whose dispersion R's ``summary.glm`` fixes at 1.
+FIXED_DISPERSION_FAMILIES = ("poisson", "binomial")
+
+
+def r_family_name(family: Family) -> str:
+    """The family name R prints (``Negative Binomial(1.2345)`` for a negative binomial)."""
+    if isinstance(family, NegativeBinomial):
+        from pyglmm.glm.rformat import format_scalar
+
+        return f"Negative Binomial({format_scalar(round(family.theta, 4))})"
+    return family.name
+
+
+class GeneralizedLinearModel(DiagnosticsMixin):
+    r"""A fitted GLM (R's ``glm`` object plus ``summary.glm``).
+
+    Attributes
+    ----------
+    coef : pandas.Series
+        :math:`\hat\beta` by R's column names; NaN for aliased columns.
+    se : pandas.Series
+        Standard errors :math:`\sqrt{\hat\phi\,[(X^\top W X)^{-1}]_{jj}}`.
+    statistic, p_values : pandas.Series
+        z (dispersion known) or t (estimated) values and two-sided p-values.
+    vcov : pandas.DataFrame
+        :math:`\hat\phi (X^\top W X)^{-1}` (NaN rows/columns for aliased coefficients).
+    deviance, null_deviance : float
+        Residual and null deviance (R's: with an offset the null model is fitted).
+    df_resid, df_null : int
+    loglik, aic, bic : float
+        As R's ``logLik``, ``AIC`` and ``BIC`` (NaN for quasi families).
+    dispersion : float
+        R's ``summary.glm`` dispersion: 1 for Poisson and binomial, otherwise
+        Pearson's :math:`\sum_i W_i r_i^2/(n-p)` with the working weights and
+        residuals.
+    dispersion_pearson, dispersion_fletcher, dispersion_deviance : float
+        :math:`X^2/(n-p)`, Fletcher's :math:`\hat\phi_P/(1-\bar s)` with
+        :math:`\bar s = n^{-1}\sum_i V'(\hat\mu_i)(y_i-\hat\mu_i)/V(\hat\mu_i)`, and
+        :math:`D/(n-p)`.
+    dispersion_estimated : bool
+        True when inference uses t and F (the dispersion is estimated).
+    iterations : int
+        Fisher scoring iterations.
+    converged, boundary : bool
+    history : pandas.DataFrame
+        One row per IRLS iteration: ``iteration``, ``deviance`` and the coefficients.
+    fitted : pandas.Series
+        :math:`\hat\mu` (response scale).
+    linear_predictor : numpy.ndarray
+        :math:`\hat\eta` including the offset.
+    y, prior_weights, working_weights, offset : numpy.ndarray
+    theta, theta_se : float or None
+        Negative binomial :math:`\theta` (and its standard error when estimated).
+    """
+
+    is_lm = False
+
+    def __init__(
+        self,
+        *,
+        frame: ModelFrame,
+        family: Family,
+        fit: IRLSFit,
+        null_dev: float,
+        control: GLMControl,
+        formula: str,
+        call: str,
+        weights_arg: np.ndarray | None,
+        offset_arg: np.ndarray | None,
+        contrasts: Mapping[str, str] | None,
+        theta_estimated: bool = False,
+        theta_se: float | None = None,
+        nb_loglik: float | None = None,
+        nb_warning: str | None = None,
+    ) -> None:
+        self.frame = frame
+        self.family = family
+        self._fit = fit
+        self.control = control
+        self.formula = formula
+        self.call = call
+        self.contrasts = dict(contrasts) if contrasts else None
+        self._weights_arg = weights_arg
+        self._offset_arg = offset_arg
+        self.theta_estimated = theta_estimated
+        self.theta = family.theta if isinstance(family, NegativeBinomial) else None
+        self.theta_se = theta_se
+        self.theta_warning = nb_warning
+
+        names = list(frame.column_names)
+        self.column_names = names
+        self.row_labels = frame.row_labels
+        self.nobs = int(len(fit.y))
+        self.y = fit.y
+        self.prior_weights = fit.prior_weights
+        self.n_trials = fit.n_trials
+        self.offset = frame.offset
+        self.linear_predictor = fit.eta
+        self.fitted = pd.Series(fit.mu, index=self.row_labels, name="fitted")
+        self.working_weights = fit.working_weights
+        self.working_residuals_ = fit.working_residuals
+        self.aliased = fit.aliased
+        self.rank = fit.rank
+        self.iterations = fit.iterations
+        self.converged = fit.converged
+        self.boundary = fit.boundary
+        self.deviance = fit.deviance
+        self.null_deviance = null_dev
+        self.fit_warnings = list(fit.warnings)
+
+        n_ok = int(self.nobs - np.sum(self.prior_weights == 0))
+        self.intercept = bool(frame.fixed.has_intercept)
+        self.df_null = n_ok - int(self.intercept)
+        self.df_resid = n_ok - self.rank
+        self.coef = pd.Series(fit.coef, index=names, name="coef")
+
+        # dispersion (summary.glm) ----------------------------------------
+        self.dispersion_estimated = not (
+            family.name in FIXED_DISPERSION_FAMILIES or theta_estimated
+        )
+        w2, wres = self.working_weights, self.working_residuals_
+        if not self.dispersion_estimated:
+            self.dispersion = 1.0
+        elif self.df_resid > 0:
+            pos = w2 > 0
+            self.dispersion = float(np.sum((w2 * wres**2)[pos]) / self.df_resid)
+        else:
+            self.dispersion = float("nan")
+        mu, y, pw = fit.mu, fit.y, fit.prior_weights
+        var = family.variance(mu)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pearson_x2 = float(np.sum(pw * (y - mu) ** 2 / var))
+            used = pw > 0
+            s_bar = float(np.mean((family.variance_derivative(mu) * (y - mu) / var)[used]))
+        self.pearson_chisq = pearson_x2
+        df = self.df_resid if self.df_resid > 0 else np.nan
+        self.dispersion_pearson = pearson_x2 / df
+        self.dispersion_fletcher = self.dispersion_pearson / (1 - s_bar)
+        self.dispersion_deviance = self.deviance / df
+
+        # covariance --------------------------------------------------------
+        p = len(names)
+        cov_unscaled = np.full((p, p), np.nan)
+        keep = np.flatnonzero(~self.aliased)
+        if len(keep):
+            cov_unscaled[np.ix_(keep, keep)] = cholesky_inverse(fit.chol)
+        self.cov_unscaled = pd.DataFrame(cov_unscaled, index=names, columns=names)
+        self.vcov = self.cov_unscaled * self.dispersion
+        self.se = pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=names, name="se")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = self.coef / self.se
+        self.statistic = stat.rename("statistic")
+        if not self.dispersion_estimated:
+            pv = 2 * stats.norm.sf(np.abs(stat.to_numpy()))
+        elif self.df_resid > 0:
+            pv = 2 * stats.t.sf(np.abs(stat.to_numpy()), self.df_resid)
+        else:
+            pv = np.full(p, np.nan)
+        self.p_values = pd.Series(pv, index=names, name="p_value")
+
+        # likelihood ----------------------------------------------------------
+        if theta_estimated and nb_loglik is not None:
+            self.loglik = float(nb_loglik)
+            self.aic = -2 * self.loglik + 2 * self.rank + 2
+            self.df_loglik = self.rank + 1
+        elif not family.has_likelihood:
+            self.loglik = float("nan")
+            self.aic = float("nan")
+            self.df_loglik = self.rank
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                aic_family = family.aic(y, self.n_trials, mu, pw, self.deviance)
+            self.aic = float(aic_family + 2 * self.rank)
+            k = self.rank + (1 if family.name in ("gaussian", "Gamma", "inverse.gaussian") else 0)
+            self.df_loglik = k
+            self.loglik = float(k - self.aic / 2)
+        self.bic = float(-2 * self.loglik + np.log(self.nobs) * self.df_loglik)
+
+        hist = fit.history
+        self.history = pd.DataFrame(
+            [[it, dev, *coefs] for it, dev, coefs in hist],
+            columns=["iteration", "deviance", *names],
+        )
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def model_matrix(self) -> np.ndarray:
+        """The full model matrix :math:`X` (``n x p``)."""
+        return self.frame.X
+
+    @property
+    def model_matrix_rank(self) -> np.ndarray:
+        """The non-aliased columns of :math:`X` (``n x rank``)."""
+        return self.frame.X[:, ~self.aliased]
+
+    @property
+    def link(self):
+        return self.family.link
+
+    @property
+    def coefficients(self) -> pd.Series:
+        return self.coef
+
+    @property
+    def df_model(self) -> int:
+        """Number of estimated coefficients (the rank)."""
+        return self.rank
+
+    @property
+    def response_name(self) -> str | None:
+        return self.frame.response_name
+
+    @property
+    def terms(self) -> list[str]:
+        return self.frame.terms
+
+    @property
+    def assign(self) -> np.ndarray:
+        return self.frame.assign
+
+    def refit_without(self, keep: np.ndarray) -> GeneralizedLinearModel:
+        """Refit on the rows where ``keep`` is True (same formula, family, weights, offset)."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (self.nobs,):
+            raise PyglmmError(f"keep must be a boolean array of length {self.nobs}")
+        data = self.frame.data.loc[keep]
+        w = None if self._weights_arg is None else self._weights_arg[keep]
+        o = None if self._offset_arg is None else self._offset_arg[keep]
+        family = self.family
+        theta = None
+        if self.theta_estimated:
+            family, theta = "negative.binomial", None
+        return _fit_glm(
+            self.formula,
+            data,
+            family=family,
+            link=None,
+            weights=w,
+            offset=o,
+            contrasts=self.contrasts,
+            control=self.control,
+            start=None,
+            theta=theta,
+            warn=False,
+            call=self.call,
+        )
+
+    # ------------------------------------------------------------------ output
+    def summary(self):
+        """R's ``summary.glm`` (printable; ``str()`` gives R's text)."""
+        from pyglmm.glm.summary_glm import GLMSummary
+
+        return GLMSummary(self)
+
+    def coef_table(self, conf_int: bool = False, level: float = 0.95) -> pd.DataFrame:
+        """Tidy coefficient table: estimate, std_error, statistic, p_value (+ Wald CI)."""
+        out = pd.DataFrame(
+            {
+                "estimate": self.coef,
+                "std_error": self.se,
+                "statistic": self.statistic,
+                "p_value": self.p_values,
+            }
+        )
+        if conf_int:
+            ci = self.confint(level=level, method="wald")
+            out["conf_low"] = ci.iloc[:, 0]
+            out["conf_high"] = ci.iloc[:, 1]
+        return out
+
+    def __repr__(self) -> str:
+        from pyglmm.glm.summary_glm import print_glm
+
+        return print_glm(self)
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def _repr_html_(self) -> str:
+        from pyglmm.glm.summary_glm import summary_html
+
+        return summary_html(self)
+
+    # ------------------------------------------------------------------ inference
+    def confint(
+        self,
+        parm: str | Sequence[str] | None = None,
+        level: float = 0.95,
+        method: str = "profile",
+    ) -> pd.DataFrame:
+        """Confidence intervals for coefficients.
+
+        ``method="profile"`` (R's ``confint.glm``, MASS's profile likelihood with
+        spline interpolation of the signed root deviance) or ``"wald"``
+        (:math:`\\hat\\beta \\pm z_{1-\\alpha/2}\\,\\text{se}`, R's ``confint.default``).
+        """
+        from pyglmm.glm.inference import confint_wald
+        from pyglmm.glm.profile import confint_profile
+
+        if method == "wald":
+            return confint_wald(self, parm, level)
+        if method == "profile":
+            return confint_profile(self, parm, level)
+        raise PyglmmError(f"method must be 'profile' or 'wald', not {method!r}")
+
+    def wald_test(self, L, rhs=0.0):
+        """Multivariate Wald test of :math:`L\\beta = c` (see :mod:`pyglmm.glm.inference`)."""
+        from pyglmm.glm.inference import wald_test
+
+        return wald_test(self, L, rhs)
+
+    def confidence_region(self, parm: Sequence[str] | None = None, level: float = 0.95):
+        """Simultaneous Wald confidence ellipsoid (see :mod:`pyglmm.glm.inference`)."""
+        from pyglmm.glm.inference import ConfidenceRegion
+
+        return ConfidenceRegion.from_model(self, parm, level)
+
+    def predict(
+        self,
+        newdata: Any = None,
+        type: str = "link",
+        se: bool = False,
+        interval: bool = False,
+        level: float = 0.95,
+        dispersion: float | None = None,
+    ):
+        """Predictions on the link or response scale, with delta-method SEs and intervals."""
+        from pyglmm.glm.predict import predict_glm
+
+        return predict_glm(self, newdata, type, se, interval, level, dispersion)
+
+    def anova(self, test: str | None = None, dispersion: float | None = None):
+        """Sequential analysis of deviance (R's ``anova.glm`` of one model)."""
+        from pyglmm.glm.analysis_of_deviance import anova_sequential
+
+        return anova_sequential(self, test=test, dispersion=dispersion)
+
+    @classmethod
+    def _anova_compare(cls, models, test: str | None = None, dispersion: float | None = None):
+        """Analysis of deviance between nested GLMs (R's ``anova.glmlist``)."""
+        from pyglmm.glm.analysis_of_deviance import anova_models
+
+        return anova_models(models, test=test, dispersion=dispersion)
+
+
+# ---------------------------------------------------------------------- fitting
+def _check_response(family: Family, y: np.ndarray, weights: np.ndarray | None) -> None:
+    y = np.asarray(y, dtype=float)
+    name = family.name
+    if name in ("poisson", "negative.binomial"):
+        if np.any(y < 0):
+            raise FamilyError(
+                f"negative values are not allowed for the {name} family (counts); "
+                f"found {int(np.sum(y < 0))}"
+            )
+        if np.any(y != np.round(y)):
+            warnings.warn(
+                f"non-integer counts in a {name} model: the fit uses the score equations "
+                "(quasi-likelihood), the log-likelihood and AIC extend dpois through lgamma",
+                DataWarning,
+                stacklevel=4,
+            )
+    elif name in ("Gamma", "inverse.gaussian") and np.any(y <= 0):
+        raise FamilyError(
+            f"non-positive values are not allowed for the {name} family; "
+            f"found {int(np.sum(y <= 0))} (min {np.min(y):g})"
+        )
+    elif name == "binomial":
+        if y.ndim == 2:
+            counts = y
+        else:
+            if np.any((y < 0) | (y > 1)):
+                raise FamilyError(
+                    "binomial response values must be 0 <= y <= 1 (proportions with weights, "
+                    "or use cbind(successes, failures))"
+                )
+            w = np.ones(len(y)) if weights is None else weights
+            counts = w * y
+        if np.any(np.abs(counts - np.round(counts)) > 1e-7):
+            warnings.warn("non-integer #successes in a binomial glm!", DataWarning, stacklevel=4)
+
+
+def _call_text(formula, family: Family, weights_given, offset_given) -> str:
+    fam = family.name
+    if isinstance(family, NegativeBinomial):
+        fam_txt = f'negative.binomial(theta = {family.theta:.10g}, link = "{family.link.name}")'
+    else:
+        fam_txt = f'{fam}(link = "{family.link.name}")'
+    args = [f"formula = {formula}", f"family = {fam_txt}", "data = data"]
+    if weights_given:
+        args.append(f"weights = {weights_given}")
+    if offset_given:
+        args.append(f"offset = {offset_given}")
+    return "glm(" + ", ".join(args) + ")"
+
+
+def _argument_label(value: Any, what: str) -> str | None:
+    """How an argument shows in the printed call: the column/expression, or its name."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return what
+
+
+def _fit_glm(
+    formula: str,
+    data: Any,
+    *,
+    family,
+    link,
+    weights,
+    offset,
+    contrasts,
+    control,
+    start,
+    theta,
+    warn: bool = True,
+    call: str | None = None,
+) -> GeneralizedLinearModel:
+    control = GLMControl.coerce(control)
+    estimate_theta = False
+    if isinstance(family, Family):
+        fam = get_family(family, link)
+    else:
+        key = str(family).strip().lower().replace(" ", "")
+        if key in ("negative.binomial", "negative_binomial", "negbin", "nb", "negativebinomial"):
+            if theta is None:
+                estimate_theta = True
+                fam = NegativeBinomial(1.0, link=link)
+            else:
+                fam = NegativeBinomial(theta, link=link)
+        else:
+            if theta is not None:
+                raise FamilyError("theta= is only for the negative binomial family")
+            fam = get_family(family, link)
+    frame = model_frame(formula, data, weights=weights, offset=offset, contrasts=contrasts)
+    if frame.y is None:
+        raise PyglmmError("the formula has no response (left-hand side)")
+    weights_arr = frame.weights
+    # the offset= argument, per used row (formula offsets are re-evaluated on refits)
+    formula_offset = np.zeros(frame.nobs)
+    for expr in frame.formula.offsets:
+        formula_offset = formula_offset + np.asarray(
+            evaluate(expr, frame.data, "offset"), dtype=float
+        )
+    offset_arg = None if offset is None else frame.offset - formula_offset
+    if warn:
+        _check_response(fam, frame.y, weights_arr)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _check_response(fam, frame.y, weights_arr)
+    if call is None:
+        call = _call_text(
+            formula,
+            fam,
+            _argument_label(weights, "weights"),
+            _argument_label(offset, "offset"),
+        )
+    if estimate_theta:
+        from pyglmm.glm.negative_binomial import fit_glm_nb
+
+        return fit_glm_nb(
+            frame,
+            fam.link.name,
+            control=control,
+            start=start,
+            formula=formula,
+            call=call,
+            weights_arg=weights_arr,
+            offset_arg=offset_arg,
+            contrasts=contrasts,
+            warn=warn,
+        )
+    ctx = warnings.catch_warnings()
+    with ctx:
+        if not warn:
+            warnings.simplefilter("ignore")
+        fit = fit_irls(
+            frame.X,
+            frame.y,
+            fam,
+            weights=weights_arr,
+            offset=frame.offset,
+            start=start,
+            control=control,
+            intercept=frame.fixed.has_intercept,
+            column_names=frame.column_names,
+            warn=True,
+        )
+        null_dev = null_deviance(
+            fit.y,
+            fam,
+            fit.prior_weights,
+            frame.offset,
+            fit.mu,
+            frame.fixed.has_intercept,
+            control,
+            frame.offset_given,
+        )
+    return GeneralizedLinearModel(
+        frame=frame,
+        family=fam,
+        fit=fit,
+        null_dev=null_dev,
+        control=control,
+        formula=formula,
+        call=call,
+        weights_arg=weights_arr,
+        offset_arg=offset_arg,
+        contrasts=contrasts,
+    )
+
+
+def glm(
+    formula: str,
+    data: Any,
+    family: str | Family = "gaussian",
+    link: str | None = None,
+    weights: Any = None,
+    offset: Any = None,
+    contrasts: Mapping[str, str] | None = None,
+    control: GLMControl | Mapping[str, Any] | None = None,
+    start: Sequence[float] | np.ndarray | None = None,
+    theta: float | None = None,
+) -> GeneralizedLinearModel:
+    r"""Fit a generalized linear model, as R's ``glm``.
+
+    Parameters
+    ----------
+    formula : str
+        R formula, e.g. ``"round(y) ~ dur + res + educ + offset(log(n))"``;
+        binomial responses may be 0/1, proportions (with ``weights`` = trials) or
+        ``cbind(successes, failures)``.
+    data : DataFrame
+        pandas or polars.
+    family : str or Family
+        ``"gaussian"``, ``"binomial"``, ``"poisson"``, ``"Gamma"``,
+        ``"inverse.gaussian"``, ``"quasipoisson"``, ``"quasibinomial"``,
+        ``"negative.binomial"`` (with ``theta=`` for a known :math:`\theta`; without
+        it :math:`\theta` is estimated by maximum likelihood as ``MASS::glm.nb``).
+    link : str, optional
+        ``"identity"``, ``"log"``, ``"logit"``, ``"probit"``, ``"cloglog"``,
+        ``"cauchit"``, ``"inverse"``, ``"1/mu^2"``, ``"sqrt"``; default canonical.
+    weights : str or array-like, optional
+        Prior weights :math:`w_i` (a column name or one value per row).
+    offset : str or array-like, optional
+        Added to the linear predictor (summed with ``offset()`` terms of the formula).
+    contrasts : mapping, optional
+        ``{"res": "contr.sum"}``; treatment contrasts by default.
+    control : GLMControl or dict, optional
+        ``epsilon`` (1e-8), ``maxit`` (25), ``trace``.
+    start : array-like, optional
+        Starting coefficients.
+    theta : float, optional
+        Known negative binomial :math:`\theta`.
+
+    Returns
+    -------
+    GeneralizedLinearModel
+    """
+    return _fit_glm(
+        formula,
+        data,
+        family=family,
+        link=link,
+        weights=weights,
+        offset=offset,
+        contrasts=contrasts,
+        control=control,
+        start=start,
+        theta=theta,
+    )

@@ -1,0 +1,167 @@
+r"""Weighted least squares for IRLS: :math:`X^\top W X` by BLAS, Cholesky solves, R's rank rule.
+
+Each IRLS step solves :math:`(X^\top W X)\beta = X^\top W z`. The cross product is
+formed once per step with ``dsyrk`` on :math:`W^{1/2}X` (half the flops of a
+general product) and factored by Cholesky, which costs :math:`O(np^2/2)` against
+:math:`O(2np^2)` for the QR decomposition R's ``glm.fit`` recomputes each step.
+
+Rank deficiency is decided as R decides it, by LINPACK's ``dqrdc2`` (a QR
+decomposition with *limited* column pivoting): column :math:`j` is aliased when
+the norm of its residual after projection on the earlier non-aliased columns is
+below ``tol`` times its original norm (``tol = 1e-11`` for ``glm``). Aliased
+columns are moved to the end, so R keeps the *first* of collinear columns. The
+Cholesky factor :math:`U` of :math:`X^\top W X` gives these residual norms for
+free (:math:`U_{jj}^2` is the squared residual norm of column :math:`j`), but only
+to a relative accuracy of about :math:`\sqrt{\epsilon_{\text{mach}}}` in the norm;
+when a pivot is suspiciously small (or the Cholesky fails) the decision is made
+exactly as R makes it: ``dqrdc2`` is applied to the triangular factor of a
+Householder QR of :math:`W^{1/2}X` (same column norms and projections as
+:math:`W^{1/2}X` itself, but only :math:`p \times p`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import blas, lapack
+
+#: Squared-norm ratio below which a Cholesky pivot is checked by the exact QR rule.
+SUSPECT_PIVOT_RATIO = 1e-8
+
+
+def weighted_crossprod(X: np.ndarray, sw: np.ndarray, buffer: np.ndarray | None = None):
+    r"""Return :math:`A = (W^{1/2}X)^\top (W^{1/2}X)` (upper triangle) and :math:`W^{1/2}X`.
+
+    Parameters
+    ----------
+    X : (n, p) C-contiguous array
+    sw : (n,) square roots of the weights
+    buffer : optional (n, p) C-contiguous array reused for :math:`W^{1/2}X`
+    """
+    if buffer is None:
+        buffer = np.empty_like(X)
+    np.multiply(X, sw[:, None], out=buffer)
+    if X.shape[1] == 0:
+        return np.zeros((0, 0)), buffer
+    # buffer.T is Fortran-ordered (p, n): dsyrk computes buffer.T @ buffer without a copy
+    A = blas.dsyrk(1.0, buffer.T, trans=0, lower=0)
+    return A, buffer
+
+
+def symmetrize_upper(A: np.ndarray) -> np.ndarray:
+    """Full symmetric matrix from its upper triangle."""
+    return np.triu(A) + np.triu(A, 1).T
+
+
+def cholesky_upper(A: np.ndarray) -> tuple[np.ndarray | None, bool]:
+    r"""Upper Cholesky factor :math:`U` (:math:`A = U^\top U`) of the upper triangle of ``A``.
+
+    Returns ``(U, suspicious)``: ``U`` is None when ``A`` is not numerically
+    positive definite; ``suspicious`` is True when some pivot is so small that
+    R's rank rule must be checked exactly.
+    """
+    p = A.shape[0]
+    if p == 0:
+        return np.zeros((0, 0)), False
+    diag = np.diag(A).copy()
+    if np.any(diag <= 0) or not np.all(np.isfinite(diag)):
+        return None, True
+    U, info = lapack.dpotrf(A, lower=0, clean=1, overwrite_a=0)
+    if info != 0:
+        return None, True
+    ratio = np.diag(U) ** 2 / diag
+    return U, bool(np.min(ratio) < SUSPECT_PIVOT_RATIO)
+
+
+def dqrdc2_rank(x: np.ndarray, tol: float) -> tuple[int, np.ndarray]:
+    """Rank and column pivot of LINPACK's ``dqrdc2`` (R's QR with limited pivoting).
+
+    Parameters
+    ----------
+    x : (n, p) array
+        Matrix to decompose (copied).
+    tol : float
+        Relative tolerance on the column norms.
+
+    Returns
+    -------
+    rank : int
+    pivot : (p,) int array
+        Column order: the first ``rank`` are the non-aliased columns in their
+        original order, then the aliased ones.
+    """
+    x = np.array(x, dtype=float, copy=True)
+    n, p = x.shape
+    qraux = np.linalg.norm(x, axis=0)
+    work1 = qraux.copy()
+    work2 = qraux.copy()
+    work2[work2 == 0] = 1.0
+    jpvt = np.arange(p)
+    k = p + 1  # 1-based, as the Fortran
+    lup = min(n, p)
+    for l1 in range(1, lup + 1):
+        l = l1 - 1
+        while not (l1 >= k or qraux[l] >= work2[l] * tol):
+            # move column l to the end
+            x[:, l:] = np.concatenate([x[:, l + 1 :], x[:, l : l + 1]], axis=1)
+            for arr in (jpvt, qraux, work1, work2):
+                arr[l:] = np.concatenate([arr[l + 1 :], arr[l : l + 1]])
+            k -= 1
+        if l1 == n:
+            continue
+        col = x[l:, l]
+        nrmxl = np.linalg.norm(col)
+        if nrmxl == 0:
+            continue
+        if x[l, l] != 0:
+            nrmxl = np.copysign(nrmxl, x[l, l])
+        x[l:, l] = col / nrmxl
+        x[l, l] = 1.0 + x[l, l]
+        if l1 < p:
+            v = x[l:, l]
+            t = -(v @ x[l:, l + 1 :]) / x[l, l]
+            x[l:, l + 1 :] += np.outer(v, t)
+            for j in range(l + 1, p):
+                if qraux[j] == 0:
+                    continue
+                tt = max(1.0 - (abs(x[l, j]) / qraux[j]) ** 2, 0.0)
+                if abs(tt) < 1e-6:
+                    qraux[j] = np.linalg.norm(x[l + 1 :, j])
+                    work1[j] = qraux[j]
+                else:
+                    qraux[j] = qraux[j] * np.sqrt(tt)
+        qraux[l] = x[l, l]
+        x[l, l] = -nrmxl
+    rank = min(k - 1, n)
+    return rank, jpvt
+
+
+def aliased_columns(Xs: np.ndarray, tol: float) -> np.ndarray:
+    r"""Boolean mask of the columns of :math:`W^{1/2}X` that R's ``dqrdc2`` declares aliased."""
+    n, p = Xs.shape
+    if p == 0:
+        return np.zeros(0, dtype=bool)
+    R = np.linalg.qr(Xs, mode="r") if n > p else Xs
+    rank, pivot = dqrdc2_rank(R, tol)
+    aliased = np.ones(p, dtype=bool)
+    aliased[pivot[:rank]] = False
+    return aliased
+
+
+def cholesky_inverse(U: np.ndarray) -> np.ndarray:
+    r""":math:`(U^\top U)^{-1}` from the upper Cholesky factor (LAPACK ``dpotri``)."""
+    if U.shape[0] == 0:
+        return np.zeros((0, 0))
+    inv, info = lapack.dpotri(U, lower=0)
+    if info != 0:
+        raise np.linalg.LinAlgError("cannot invert the information matrix")
+    return symmetrize_upper(inv)
+
+
+def cholesky_solve(U: np.ndarray, b: np.ndarray) -> np.ndarray:
+    r"""Solve :math:`U^\top U x = b`."""
+    if U.shape[0] == 0:
+        return np.zeros(0)
+    x, info = lapack.dpotrs(U, b, lower=0)
+    if info != 0:
+        raise np.linalg.LinAlgError("Cholesky solve failed")
+    return x
