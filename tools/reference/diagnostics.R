@@ -94,3 +94,15 @@ ref("machines_lm", lm(score ~ Machine + Worker, data = M), "Machines", "two fact
 ref("sleepstudy_lm_weighted", lm(Reaction ~ Days, data = ss, weights = Days + 1), "sleepstudy",
     "weights = Days + 1")
 cat("wrote", length(list.files(out, pattern = "json$")), "fixtures to", out, "\n")
+
+# Plot helpers: lowess (panel.smooth), qqnorm scores and qqline of plot.lm
+x <- ss$Days + ss$Reaction / 1000; y <- residuals(lm(Reaction ~ Days, data = ss))
+small <- c(2.1, -0.3, 0.8, 1.7, -1.2, 0.05, 3.3)
+ql <- function(v) { yq <- quantile(v, c(0.25, 0.75)); xq <- qnorm(c(0.25, 0.75))
+  slope <- diff(yq) / diff(xq); c(yq[[1]] - slope[[1]] * xq[1], slope[[1]]) }
+writeLines(toJSON(list(
+  lowess_x = x, lowess_y = nn(y),
+  lowess_iter0 = lowess(x, y, iter = 0), lowess_iter3 = lowess(x, y, iter = 3),
+  small = small, qqnorm_small = qqnorm(small, plot.it = FALSE)$x, qqline_small = ql(small),
+  qqnorm_y = qqnorm(y, plot.it = FALSE)$x, qqline_y = ql(y)
+), digits = NA, auto_unbox = TRUE, pretty = TRUE), paste0(out, "plot_helpers.json"))

@@ -1,14 +1,12 @@
-r"""Locally weighted scatterplot smoothing, as R's ``lowess`` (used by ``panel.smooth``).
+r"""Locally weighted scatterplot smoothing, R's ``lowess`` (``clowess``, Cleveland 1979).
 
-At each evaluation point :math:`x_0` a straight line is fitted by weighted least squares
-to the :math:`\lceil f n \rceil` nearest points with tricube weights
-:math:`(1 - (|x - x_0|/h)^3)^3`, :math:`h` the distance to the farthest of them;
-``iterations`` robustness steps then down-weight points with large residuals by the
-bisquare :math:`(1 - (r/6m)^2)^2`, :math:`m` the median absolute residual (Cleveland 1979).
-
-For a plot the curve is evaluated at the distinct ``x`` (at most ``max_points`` of them,
-else at that many quantiles) and interpolated linearly in between, as R's ``delta``
-shortcut does.
+At an evaluation point :math:`x_0` a straight line is fitted by weighted least squares to
+the :math:`\lfloor f n \rfloor` nearest points, with tricube weights
+:math:`(1 - (|x - x_0|/h)^3)^3`, :math:`h` the distance to the farthest of them. Points
+closer than ``delta`` to the last evaluation point are not fitted but interpolated linearly
+(R's default ``delta`` is 1% of the range of ``x``). Each of the ``iterations`` robustness
+steps multiplies the weights by the bisquare :math:`(1 - (r_i/6m)^2)^2` of the residuals,
+:math:`m` the median absolute residual.
 """
 
 from __future__ import annotations
@@ -16,25 +14,57 @@ from __future__ import annotations
 import numpy as np
 
 
-def _local_fit(x0: np.ndarray, x: np.ndarray, y: np.ndarray, rw: np.ndarray, k: int) -> np.ndarray:
-    out = np.empty(x0.size)
-    for start in range(0, x0.size, 64):
-        xs = x0[start : start + 64]
-        dist = np.abs(x[None, :] - xs[:, None])  # (m, n)
-        h = np.partition(dist, k - 1, axis=1)[:, k - 1]
-        h = np.maximum(h, 1e-12 * max(1.0, float(np.ptp(x))))
-        u = np.clip(dist / h[:, None], 0.0, 1.0)
-        w = (1.0 - u**3) ** 3 * rw[None, :]
-        sw = w.sum(axis=1)
-        xbar = (w * x).sum(axis=1) / sw
-        ybar = (w * y).sum(axis=1) / sw
-        dx = x[None, :] - xbar[:, None]
-        sxx = (w * dx**2).sum(axis=1)
-        sxy = (w * dx * (y[None, :] - ybar[:, None])).sum(axis=1)
-        rng = float(np.ptp(x))
-        slope = np.where(np.sqrt(sxx / sw) > 0.001 * rng, sxy / np.where(sxx > 0, sxx, 1), 0.0)
-        out[start : start + 64] = ybar + slope * (xs - xbar)
-    return out
+def _fit_at(x: np.ndarray, y: np.ndarray, rw: np.ndarray, i: int, k: int, rng: float) -> float:
+    """The local linear fit at ``x[i]`` (R's ``lowest``); ``x`` sorted."""
+    xs = x[i]
+    dist = np.abs(x - xs)
+    h = float(np.partition(dist, k - 1)[k - 1])
+    h9, h1 = 0.999 * h, 0.001 * h
+    w = np.zeros_like(x)
+    inside = dist <= h9
+    if h > 0:
+        u = dist[inside] / h
+        w[inside] = np.where(dist[inside] <= h1, 1.0, (1.0 - u**3) ** 3)
+    else:
+        w[inside] = 1.0
+    w *= rw
+    total = w.sum()
+    if total <= 0:
+        return float(y[i])
+    w /= total
+    if h > 0:
+        a = float(np.sum(w * x))
+        c = float(np.sum(w * (x - a) ** 2))
+        if np.sqrt(c) > 0.001 * rng:
+            b = xs - a
+            w = w * (b * (x - a) / c + 1.0)
+    return float(np.sum(w * y))
+
+
+def _smooth_pass(x, y, rw, k, delta, rng) -> np.ndarray:
+    n = x.size
+    ys = np.empty(n)
+    last = -1
+    i = 0
+    while True:
+        ys[i] = _fit_at(x, y, rw, i, k, rng)
+        if last < i - 1:  # interpolate the skipped points
+            denom = x[i] - x[last]
+            alpha = (x[last + 1 : i] - x[last]) / denom
+            ys[last + 1 : i] = alpha * ys[i] + (1.0 - alpha) * ys[last]
+        last = i
+        cut = x[last] + delta
+        i = last + 1
+        while i < n:
+            if x[i] > cut:
+                break
+            if x[i] == x[last]:
+                ys[i] = ys[last]
+                last = i
+            i += 1
+        i = max(last + 1, i - 1)
+        if last >= n - 1:
+            return ys
 
 
 def lowess(
@@ -42,42 +72,45 @@ def lowess(
     y: np.ndarray,
     frac: float = 2.0 / 3.0,
     iterations: int = 3,
-    max_points: int = 200,
+    delta: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Smooth ``y`` on ``x``; returns the evaluation points and the smoothed values.
+    """R's ``lowess(x, y, f, iter, delta)``: sorted ``x`` and the smoothed values.
 
     Parameters
     ----------
     x, y : numpy.ndarray
-        Data; non-finite pairs are dropped.
+        Data; pairs with a non-finite value are dropped.
     frac : float
-        Span :math:`f`, the fraction of points in each local fit (R's ``f = 2/3``).
+        Span :math:`f` (R's default 2/3).
     iterations : int
-        Robustness iterations (R's ``iter``; ``plot.lm`` uses 3 for linear models, 0 for GLMs).
-    max_points : int
-        Evaluate at most this many points and interpolate in between.
+        Robustness iterations (R's ``iter``; ``plot.lm`` uses 3 for linear models, 0 for
+        GLMs).
+    delta : float, optional
+        Interpolate within this distance of the last fitted point; default 1% of the range.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
+    order = np.argsort(x[ok], kind="stable")
+    x, y = x[ok][order], y[ok][order]
     n = x.size
     if n < 2:
-        return x, y
-    k = int(min(max(np.floor(frac * n + 1e-5), 2), n))
-    grid = np.unique(x)
-    if grid.size > max_points:
-        grid = np.unique(np.quantile(x, np.linspace(0.0, 1.0, max_points)))
+        return x, y.copy()
+    rng = float(x[-1] - x[0])
+    if delta is None:
+        delta = 0.01 * rng
+    k = int(min(max(int(frac * n + 1e-7), 2), n))
     rw = np.ones(n)
-    fit_grid = _local_fit(grid, x, y, rw, k)
+    ys = _smooth_pass(x, y, rw, k, delta, rng)
     for _ in range(iterations):
-        fitted = np.interp(x, grid, fit_grid)
-        res = np.abs(y - fitted)
-        cmad = 6.0 * float(np.median(res))
-        if cmad < 1e-7 * float(np.mean(np.abs(y))) or cmad == 0:
+        res = y - ys
+        absres = np.abs(res)
+        cmad = 6.0 * float(np.median(absres))
+        if cmad < 1e-7 * float(np.mean(np.abs(y))):
             break
-        u = res / cmad
-        rw = np.where(u < 1.0, (1.0 - u**2) ** 2, 0.0)
-        rw[u <= 0.001] = 1.0
-        fit_grid = _local_fit(grid, x, y, rw, k)
-    return grid, fit_grid
+        c9, c1 = 0.999 * cmad, 0.001 * cmad
+        rw = np.where(
+            absres <= c1, 1.0, np.where(absres > c9, 0.0, (1 - (absres / cmad) ** 2) ** 2)
+        )
+        ys = _smooth_pass(x, y, rw, k, delta, rng)
+    return x, ys
