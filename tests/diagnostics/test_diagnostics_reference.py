@@ -1,18 +1,22 @@
 """Residuals and influence measures against R (fixtures from tools/reference/diagnostics.R).
 
-Each reference model is fitted by the small protocol fit of ``diagnostics_protocol_fit``
-(IRLS as R's glm.fit), so these tests check the diagnostics alone.
+Each reference model is fitted twice: by the small protocol fit of
+``diagnostics_protocol_fit`` (IRLS exactly as R's glm.fit), which checks the diagnostics
+alone, and by ``pg.glm`` / ``pg.lm``, which checks them on the real result classes.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
-from diagnostics_protocol_fit import MODEL_NAMES, protocol_fit
+from diagnostics_protocol_fit import MODEL_NAMES, model_spec, protocol_fit
+
+import pyglmm as pg
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "diagnostics"
 RTOL = 1e-6  # the fits agree with R's to ~1e-9; diagnostics are smooth functions of them
@@ -25,8 +29,21 @@ def reference(name):
 
 
 @cache
-def fit(name):
-    return protocol_fit(name)
+def _fit(name, kind):
+    if kind == "protocol":
+        return protocol_fit(name)
+    formula, data, family, kwargs = model_spec(name)
+    kwargs = dict(kwargs)
+    if kwargs.pop("is_lm", False):
+        return pg.lm(formula, data, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pg.errors.DataWarning)  # non-integer ceb counts
+        return pg.glm(formula, data, family=family, **kwargs)
+
+
+@pytest.fixture(params=["protocol", "pg"])
+def fit(request):
+    return lambda name: _fit(name, request.param)
 
 
 def close(actual, expected, rtol=RTOL, atol=ATOL):
@@ -35,7 +52,7 @@ def close(actual, expected, rtol=RTOL, atol=ATOL):
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_fit_matches_r(name):
+def test_fit_matches_r(name, fit):
     ref, m = reference(name), fit(name)
     close(m.coef.to_numpy(), list(ref["coef"].values()), rtol=1e-7)
     close([m.dispersion], [ref["dispersion"]], rtol=1e-7)
@@ -58,21 +75,21 @@ def test_fit_matches_r(name):
         "studentized",
     ],
 )
-def test_residuals(name, rtype):
+def test_residuals(name, rtype, fit):
     res = fit(name).residuals(rtype)
     assert list(res.index) == list(fit(name).row_labels)
     close(res, reference(name)["residuals"][rtype])
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_default_residual_type_is_rs(name):
+def test_default_residual_type_is_rs(name, fit):
     m = fit(name)
     expected = "response" if m.is_lm else "deviance"
     close(m.residuals(), reference(name)["residuals"][expected])
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_partial_residuals(name):
+def test_partial_residuals(name, fit):
     ref = reference(name)["partial"]
     part = fit(name).residuals("partial")
     assert list(part.columns) == list(ref)  # one column per term, as R
@@ -81,7 +98,7 @@ def test_partial_residuals(name):
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_hat_and_cooks(name):
+def test_hat_and_cooks(name, fit):
     ref, m = reference(name), fit(name)
     close(m.hat_values(), ref["hat"])
     close(m.cooks_distance(), ref["cooks"])
@@ -90,7 +107,7 @@ def test_hat_and_cooks(name):
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_dfbeta_dfbetas(name):
+def test_dfbeta_dfbetas(name, fit):
     ref, m = reference(name), fit(name)
     dfb, dfbs = m.dfbeta(), m.dfbetas()
     assert list(dfb.columns) == list(ref["dfbeta"])
@@ -100,7 +117,7 @@ def test_dfbeta_dfbetas(name):
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_influence_measures(name):
+def test_influence_measures(name, fit):
     ref, m = reference(name), fit(name)
     table = m.influence()
     r_cols = list(ref["infmat"])
@@ -115,12 +132,12 @@ def test_influence_measures(name):
 
 
 @pytest.mark.parametrize("name", ["ceb_poisson_rounded", "cbpp_binomial", "machines_lm"])
-def test_cooks_refit(name):
+def test_cooks_refit(name, fit):
     ref, m = reference(name), fit(name)
     close(m.cooks_distance(form="refit"), ref["cooks_refit"], rtol=1e-6)
 
 
-def test_cooks_refit_subset_of_rows():
+def test_cooks_refit_subset_of_rows(fit):
     m = fit("sleepstudy_gamma")
     ref = reference("sleepstudy_gamma")["cooks_refit"]
     got = m.cooks_distance(form="refit", rows=[m.row_labels[0], m.row_labels[9]])
@@ -128,7 +145,7 @@ def test_cooks_refit_subset_of_rows():
     close(got, [ref[0], ref[9]])
 
 
-def test_cooks_forms_agree_for_a_linear_model():
+def test_cooks_forms_agree_for_a_linear_model(fit):
     m = fit("sleepstudy_lm")
     np.testing.assert_allclose(
         m.cooks_distance(form="refit", rows=m.row_labels[:5]),
@@ -139,12 +156,12 @@ def test_cooks_forms_agree_for_a_linear_model():
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 @pytest.mark.parametrize("rtype", ["deviance", "pearson"])
-def test_shapiro(name, rtype):
+def test_shapiro(name, rtype, fit):
     w, p = fit(name).shapiro(rtype)
     close([w, p], reference(name)["shapiro"][rtype], rtol=1e-6)
 
 
-def test_bad_residual_type_is_a_clear_error():
+def test_bad_residual_type_is_a_clear_error(fit):
     from pyglmm.errors import PyglmmError
 
     with pytest.raises(PyglmmError, match="unknown residual type 'martingale'"):
