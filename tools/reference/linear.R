@@ -189,4 +189,29 @@ save("weighted", list(
   zero_weight_rows = c(2, 7, 30), zero = lm_summary(wz), zero_anova1 = aov_table(anova(wz)),
   zero_hat = num(hatvalues(wz)), zero_cooks = num(cooks.distance(wz))
 ))
+
+# ---- a balanced design whose ANOVA estimate of sigma2_b is negative ----------------
+# No block effect in the simulation; the first seed whose ANOVA estimate of sigma2_b is
+# negative (with a positive sigma2_ab) is kept, and the data are written to the fixture.
+neg <- expand.grid(rep = 1:2, trt = c("a", "b", "c"), blk = c("B1", "B2", "B3", "B4"))
+neg$trt <- factor(neg$trt, levels = c("a", "b", "c"))
+neg$blk <- factor(neg$blk, levels = c("B1", "B2", "B3", "B4"))
+for (seed in 1:200) {
+  set.seed(seed)
+  neg$y <- round(12 + c(0, 1, 2)[as.integer(neg$trt)] + rnorm(24), 2)
+  an <- anova(lm(y ~ trt * blk, data = neg)); msn <- setNames(an[["Mean Sq"]], rownames(an))
+  if (msn[["blk"]] < msn[["trt:blk"]] && msn[["trt:blk"]] > msn[["Residuals"]]) break
+}
+nm <- suppressMessages(lmer(y ~ trt + (1 | blk) + (1 | blk:trt), data = neg, REML = TRUE))
+nvc <- as.data.frame(VarCorr(nm))
+an1 <- anova(lm(y ~ trt + blk, data = neg)); msn1 <- setNames(an1[["Mean Sq"]], rownames(an1))
+save("negative_component", list(
+  seed = seed, data = list(y = neg$y, trt = as.character(neg$trt), blk = as.character(neg$blk)),
+  anova = aov_table(an),
+  sigma2 = msn[["Residuals"]], sigma2_ab = (msn[["trt:blk"]] - msn[["Residuals"]]) / 2,
+  sigma2_b = (msn[["blk"]] - msn[["trt:blk"]]) / 6,
+  lmer_reml = list(group = nvc$grp, vcov = nvc$vcov),
+  additive_sigma2_b = (msn1[["blk"]] - msn1[["Residuals"]]) / 6,
+  additive_sigma2 = msn1[["Residuals"]]
+))
 cat("wrote", length(list.files(out)), "fixtures to", out, "\n")
