@@ -4,7 +4,9 @@ from pyglmm import datasets
 from pyglmm.anova import anova
 from pyglmm.glm import glm
 from pyglmm.linear import lm, random_anova
+from pyglmm.mixed.glmer import glmer
+from pyglmm.mixed.glmer_nb import glmer_nb
 
 __version__ = "0.1.0"
 
-__all__ = ["datasets", "lm", "random_anova", "__version__"]
+__all__ = ["datasets", "glmer", "glmer_nb", "lm", "random_anova", "__version__"]

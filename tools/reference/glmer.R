@@ -73,9 +73,22 @@ ref <- function(name, m, dataset, pars = list(), pars0 = list(), newdata = NULL,
   s <- summary(m)
   fam <- family(m)
   devf <- NULL
-  if (length(pars) && !nb_model) devf <- update(m, devFunOnly = TRUE)
+  # deviance functions with a tight PIRLS tolerance (lme4's default tolPwrss = 1e-7 leaves
+  # errors of ~1e-6 relative in single evaluations)
+  tctl <- glmerControl(tolPwrss = 1e-13)
+  if (length(pars) && !nb_model) devf <- update(m, devFunOnly = TRUE, control = tctl)
   devf0 <- NULL
-  if (length(pars0) && !nb_model) devf0 <- update(m, nAGQ = 0L, devFunOnly = TRUE)
+  if (length(pars0) && !nb_model) devf0 <- update(m, nAGQ = 0L, devFunOnly = TRUE, control = tctl)
+  # the same model refitted with a tight PIRLS tolerance and BOBYQA in both stages: the exact
+  # optimum of lme4's objective, to which parameters are compared at 1e-4
+  tight <- NULL
+  if (!nb_model) {
+    m2 <- suppressWarnings(update(m, control = glmerControl(tolPwrss = 1e-12,
+                                                           optimizer = c("bobyqa", "bobyqa"))))
+    tight <- list(minus2loglik = -2 * as.numeric(logLik(m2)), theta = nn(getME(m2, "theta")),
+                  fixef = nn(fixef(m2)), se = nn(sqrt(diag(as.matrix(vcov(m2))))),
+                  deviance = deviance(m2))
+  }
   pr <- sum(residuals(m, type = "pearson")^2)
   res <- list(
     name = name, dataset = dataset, formula = deparse(formula(m), width.cutoff = 500L),
@@ -108,7 +121,8 @@ ref <- function(name, m, dataset, pars = list(), pars0 = list(), newdata = NULL,
     devfun_pars = lapply(pars, nn),
     devfun_value = if (is.null(devf)) list() else sapply(pars, function(p) devf(p)),
     devfun0_theta = lapply(pars0, nn),
-    devfun0_value = if (is.null(devf0)) list() else sapply(pars0, function(p) devf0(p))
+    devfun0_value = if (is.null(devf0)) list() else sapply(pars0, function(p) devf0(p)),
+    tight = tight
   )
   if (nb_model) {
     res$nb_theta <- getME(m, "glmer.nb.theta")

@@ -1,0 +1,779 @@
+"""Generalized linear mixed models: :func:`glmer` and :class:`GeneralizedLinearMixedModel`.
+
+The fit follows lme4's ``glmer``:
+
+1. **Stage 1** (lme4's ``nAGQ = 0``, also offered as ``nagq=0``): ``β`` is estimated
+   inside PIRLS jointly with the modes ``u``; the Laplace deviance of θ alone is
+   minimised with BOBYQA from ``λ = I``.
+2. **Stage 2** (``nagq ≥ 1``): starting from stage 1, the Laplace deviance
+   (``nagq = 1``) or the adaptive Gauss-Hermite deviance (``nagq > 1``, one scalar
+   term only) of ``(θ, β)`` is minimised jointly, PIRLS giving ``ũ(θ, β)``.
+
+Reported quantities are lme4's: ``objective`` (``-2 logLik``, the optimum of the
+deviance function), ``deviance`` (``Σ`` squared deviance residuals, lme4's
+``deviance()`` for GLMMs), ``loglik``, ``aic``/``bic`` from the objective, standard
+errors from the finite-difference Hessian of the stage-2 objective when lme4 would
+compute it (``n < 10 000`` and a non-singular fit), otherwise from ``R_X``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any
+
+import nlopt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pyglmm.errors import (
+    ConvergenceWarning,
+    DataError,
+    FamilyError,
+    FormulaError,
+    PyglmmError,
+    RankDeficiencyWarning,
+    SeparationWarning,
+    SingularFitWarning,
+)
+from pyglmm.families import Family, get_family
+from pyglmm.formula.frame import ModelFrame, model_frame
+from pyglmm.formula.random import random_terms
+from pyglmm.mixed.convergence import ConvergenceInfo, check_convergence, is_singular
+from pyglmm.mixed.lmer import LinearMixedModel, _drop_rank_deficient
+from pyglmm.mixed.optimizer import OptResult, bobyqa
+from pyglmm.mixed.pirls import GlmmResponse, Pirls, PirlsError
+from pyglmm.mixed.quadrature import agq_deviance, check_agq_model
+from pyglmm.mixed.remat import ReMat
+from pyglmm.mixed.varcorr import varcorr_frame
+
+_SUPPORTED = ("binomial", "poisson", "Gamma", "inverse.gaussian", "negative.binomial")
+
+
+# ----------------------------------------------------------------------------------------
+# optimisation
+
+
+def _nlopt_bobyqa(
+    fun, x0: np.ndarray, lower: np.ndarray, step: np.ndarray, ftol_rel: float, maxeval: int
+) -> OptResult:
+    """nlopt BOBYQA with explicit initial steps (for the stage-2 parameters)."""
+    n = x0.size
+    best = [math.inf, x0.copy()]
+    count = [0]
+
+    def f(x, grad):
+        count[0] += 1
+        v = fun(x)
+        if not math.isfinite(v):
+            v = 1e300
+        if v < best[0]:
+            best[0], best[1] = v, x.copy()
+        return v
+
+    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    opt.set_min_objective(f)
+    opt.set_lower_bounds(np.where(np.isfinite(lower), lower, -np.inf))
+    opt.set_upper_bounds(np.full(n, np.inf))
+    opt.set_initial_step(step)
+    opt.set_ftol_rel(ftol_rel)
+    opt.set_xtol_abs(1e-9)
+    opt.set_maxeval(maxeval)
+    x = np.maximum(x0, lower)
+    status = 1
+    try:
+        x = opt.optimize(x)
+        status = opt.last_optimize_result()
+    except (nlopt.RoundoffLimited, RuntimeError, ValueError):
+        status = -4
+    return OptResult(best[1].copy(), float(best[0]), count[0], int(status), "")
+
+
+def _stage1(pirls: Pirls, x0: np.ndarray, lower: np.ndarray, eta_start: np.ndarray) -> OptResult:
+    pirls.set_start(eta_start)
+    fun = pirls.safe(lambda th: pirls.laplace(th))
+    return bobyqa(fun, x0, lower, xtol_abs=1e-8, ftol_abs=1e-8)
+
+
+def _stage2_fun(pirls: Pirls, ntheta: int, nagq: int):
+    if nagq <= 1:
+        return pirls.safe(lambda x: pirls.laplace(x[:ntheta], x[ntheta:]))
+    return pirls.safe(lambda x: agq_deviance(pirls, x[:ntheta], x[ntheta:], nagq))
+
+
+# ----------------------------------------------------------------------------------------
+# result class
+
+
+class GeneralizedLinearMixedModel:
+    """A fitted GLMM (the result of :func:`glmer`).
+
+    Attributes
+    ----------
+    fixef, coef : pandas.Series
+        ``β̂``.
+    se : pandas.Series
+        Standard errors (z tests in :meth:`summary`).
+    vcov : pandas.DataFrame
+    theta : numpy.ndarray
+        Relative covariance parameters (lme4's ``getME(m, "theta")``).
+    objective : float
+        ``-2 logLik`` (lme4's ``m@devcomp$cmp["dev"]``).
+    deviance : float
+        Sum of squared deviance residuals (lme4's ``deviance(m)`` for a GLMM).
+    loglik, aic, bic : float
+    sigma : float
+        ``1`` for binomial/Poisson/negative binomial; ``√(pwrss/n)`` otherwise (lme4).
+    varcorr : pandas.DataFrame
+        As R's ``as.data.frame(VarCorr(m))``.
+    ranef : dict of DataFrame
+        Conditional modes per grouping factor; :meth:`ranef_frame` adds conditional SDs.
+    fitted : pandas.Series
+        ``μ̂`` (response scale, proportions for binomial).
+    singular : bool
+    nagq : int
+    """
+
+    _terms_in_re_form = LinearMixedModel._terms_in_re_form
+    _random_part = LinearMixedModel._random_part
+    ranef = LinearMixedModel.ranef
+    fixef_correlation = LinearMixedModel.fixef_correlation
+
+    def __init__(
+        self,
+        frame: ModelFrame,
+        terms: list[ReMat],
+        pirls: Pirls,
+        family: Family,
+        X: np.ndarray,
+        fixef_names: list[str],
+        theta: np.ndarray,
+        beta: np.ndarray,
+        nagq: int,
+        opt: OptResult,
+        conv: ConvergenceInfo | None,
+        stage1: OptResult,
+        extra_params: int = 0,
+    ) -> None:
+        self.frame = frame
+        self.formula = frame.formula.text
+        self.terms = terms
+        self.family = family
+        self._pirls = pirls
+        self.X = X
+        self.nagq = int(nagq)
+        self.theta = np.asarray(theta, dtype=float)
+        self.theta_names = [nm for t in terms for nm in t.theta_names()]
+        self.theta_lower = np.concatenate([t.theta_lower() for t in terms])
+        ntheta = len(self.theta)
+        resp = pirls.resp
+        self.response = resp
+        n, p = X.shape
+        self.nobs = n
+        self.p = p
+        self.row_labels = frame.row_labels
+        # final evaluation at the optimum (sets the modes, μ, the factor)
+        if self.nagq == 0:
+            self.objective = pirls.laplace(self.theta)
+            beta = pirls.state.beta.copy()
+        elif self.nagq == 1:
+            self.objective = pirls.laplace(self.theta, beta)
+        else:
+            self.objective = agq_deviance(pirls, self.theta, beta, self.nagq)
+        self.fixef = pd.Series(np.asarray(beta, dtype=float), index=fixef_names, name="Estimate")
+        st = pirls.state
+        lams = pirls.lambdas(self.theta)
+        self._lambdas = lams
+        self._u = np.concatenate([st.u0, st.ur])
+        self._b = pirls.b_of(st, lams)
+        self._eta = pirls.eta.copy()
+        self._mu = pirls.mu.copy()
+        self._devres = pirls.devres.copy()
+        self._factor_u = pirls.factor if self.nagq >= 1 else None
+        self.y = resp.y
+        self.prior_weights = resp.wt / np.where(resp.ntrials > 0, resp.ntrials, 1.0)
+        self.offset = resp.offset
+        var = family.variance(self._mu)
+        self._var = var
+        pr = (resp.y - self._mu) * np.sqrt(resp.wt / var)
+        self.wrss = float(pr @ pr)
+        self.ussq = float(self._u @ self._u)
+        self.pwrss = self.wrss + self.ussq
+        self.sigma = float(np.sqrt(self.pwrss / n)) if family.estimates_dispersion else 1.0
+        self.deviance = float(self._devres.sum())
+        self.npar = p + ntheta + (1 if family.estimates_dispersion else 0) + extra_params
+        self.loglik = -0.5 * self.objective
+        self.aic = self.objective + 2 * self.npar
+        self.bic = self.objective + math.log(n) * self.npar
+        self.df_resid = n - self.npar
+        self.singular = is_singular(self.theta, self.theta_lower)
+        self.convergence = conv
+        self.optinfo = {
+            "stage1_nevals": stage1.nevals,
+            "nevals": opt.nevals,
+            "status": opt.status,
+            "pirls_iterations": pirls.pirls_iterations,
+            "seconds": 0.0,
+        }
+        self.working_weights, _ = resp.working(self._eta, self._mu)
+        # covariance of β̂
+        RXV = self._vcov_rx()
+        V = RXV
+        self.hessian_used = False
+        if conv is not None and conv.hessian is not None and self.nagq >= 1:
+            H = conv.hessian
+            try:
+                Hi = np.linalg.inv(H)
+                Vh = Hi[ntheta:, ntheta:]
+                Vh = Vh + Vh.T
+                if np.all(np.isfinite(Vh)) and np.linalg.eigvalsh(Vh).min() > 0:
+                    V = Vh
+                    self.hessian_used = True
+                else:
+                    warnings.warn(
+                        "variance-covariance matrix computed from finite-difference Hessian is "
+                        "not positive definite or contains NA values: falling back to var-cov "
+                        "estimated from RX",
+                        ConvergenceWarning,
+                        stacklevel=3,
+                    )
+            except np.linalg.LinAlgError:
+                pass
+        self.vcov = pd.DataFrame(V, index=fixef_names, columns=fixef_names)
+        self.vcov_rx = pd.DataFrame(RXV, index=fixef_names, columns=fixef_names)
+        self.se = pd.Series(np.sqrt(np.diag(V)), index=fixef_names, name="Std. Error")
+        self._condvar: list[np.ndarray] | None = None
+
+    # -- basic aliases -------------------------------------------------------------
+    @property
+    def coef(self) -> pd.Series:
+        """Fixed effects (alias of :attr:`fixef`)."""
+        return self.fixef
+
+    @property
+    def lambdas(self) -> list[np.ndarray]:
+        """``λ_k`` per term."""
+        return self._lambdas
+
+    @property
+    def linear_predictor(self) -> np.ndarray:
+        """``η̂ = Xβ̂ + Zb̂ + offset``."""
+        return self._eta.copy()
+
+    @property
+    def fitted(self) -> pd.Series:
+        """``μ̂`` (response scale; proportions for binomial)."""
+        return pd.Series(self._mu, index=self.row_labels, name="fitted")
+
+    @property
+    def dispersion(self) -> float:
+        return self.sigma**2
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components as R's ``as.data.frame(VarCorr(m))`` (a residual row only for
+        families with a dispersion parameter)."""
+        sig = self.sigma if self.family.estimates_dispersion else None
+        df = varcorr_frame(self.terms, self._lambdas, sig)
+        if sig is None:
+            return df
+        # lme4 scales the random-effect variances by σ² for Gamma / inverse Gaussian too
+        return df
+
+    @property
+    def ranef_terms(self) -> list[np.ndarray]:
+        return [bk.copy() for bk in self._b]
+
+    def _vcov_rx(self) -> np.ndarray:
+        """``σ² (R_XᵀR_X)^{-1}`` from the joint PIRLS system at the final weights."""
+        pl = self._pirls
+        bl = pl.blocks_ux
+        W, _ = self.response.working(self._eta, self._mu)
+        bl.reweight(W)
+        f = bl.factor(self.theta)
+        RX = f.RX()
+        Ri = np.linalg.inv(RX)
+        return self.sigma**2 * (Ri @ Ri.T)
+
+    def _cond_var(self) -> list[np.ndarray]:
+        if self._condvar is None:
+            pl = self._pirls
+            W, _ = self.response.working(self._eta, self._mu)
+            pl.blocks_u.reweight(W)
+            f = pl.blocks_u.factor(self.theta)
+            vu = f.cond_var_u()
+            s2 = self.sigma**2
+            self._condvar = [
+                s2 * np.einsum("ab,lbc,dc->lad", lam, V, lam)
+                for V, lam in zip(vu, self._lambdas, strict=True)
+            ]
+        return self._condvar
+
+    @property
+    def ranef_condvar(self) -> list[np.ndarray]:
+        """Conditional covariance of ``b_k`` per term, ``(ℓ_k, q_k, q_k)``."""
+        return self._cond_var()
+
+    def ranef_frame(self) -> pd.DataFrame:
+        """As R's ``as.data.frame(ranef(m, condVar = TRUE))``."""
+        return LinearMixedModel.ranef_frame(self)
+
+    # -- residuals ---------------------------------------------------------------
+    def residuals(self, type: str = "deviance") -> pd.Series:
+        """Residuals as lme4's ``residuals(m, type=)``: ``"deviance"`` (default),
+        ``"pearson"``, ``"response"`` or ``"working"``."""
+        y, mu, r = self.y, self._mu, self.response
+        if type == "deviance":
+            v = np.sign(y - mu) * np.sqrt(np.maximum(self._devres, 0.0))
+        elif type == "pearson":
+            v = (y - mu) * np.sqrt(r.wt / self._var)
+        elif type == "response":
+            v = y - mu
+        elif type == "working":
+            v = (y - mu) / self.family.mu_eta(self._eta)
+        else:
+            raise ValueError(
+                f"unknown residual type {type!r}; use 'deviance', 'pearson', 'response' or "
+                "'working'"
+            )
+        return pd.Series(v, index=self.row_labels, name="residuals")
+
+    def overdispersion(self) -> dict[str, float]:
+        """Pearson χ² over residual df (the usual overdispersion check) with its p-value."""
+        chisq = float((self.residuals("pearson") ** 2).sum())
+        rdf = self.df_resid
+        return {
+            "chisq": chisq,
+            "ratio": chisq / rdf,
+            "rdf": rdf,
+            "p": float(stats.chi2.sf(chisq, rdf)),
+        }
+
+    # -- prediction ----------------------------------------------------------------
+    def predict(
+        self,
+        newdata: Any = None,
+        *,
+        re_form: Any = None,
+        type: str = "link",
+        allow_new_levels: bool = False,
+    ) -> np.ndarray:
+        """Predictions on the link (``type="link"``) or response scale.
+
+        ``re_form``: None (all random effects), ``"NA"``/``"~0"`` (population level) or a
+        formula of the terms to include; new levels contribute 0 when ``allow_new_levels``.
+        """
+        if type not in ("link", "response"):
+            raise ValueError("type must be 'link' or 'response'")
+        used = self._terms_in_re_form(re_form)
+        if newdata is None:
+            eta = self.X @ self.fixef.to_numpy() + self.offset
+            for k in used:
+                eta = eta + self.terms[k].mul_b(self._b[k])
+        else:
+            from pyglmm.data import to_pandas
+            from pyglmm.formula.expressions import evaluate
+
+            nd = to_pandas(newdata)
+            X = self.frame.fixed.transform(nd)
+            if self._kept_columns is not None:
+                X = X[:, self._kept_columns]
+            eta = X @ self.fixef.to_numpy()
+            for expr in self.frame.formula.offsets:
+                eta = eta + np.asarray(evaluate(expr, nd, "offset"), dtype=float)
+            if used:
+                eta = eta + self._random_part(nd, used, allow_new_levels)
+        return eta if type == "link" else self.family.linkinv(eta)
+
+    _kept_columns: np.ndarray | None = None
+
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
+        """Simulate responses (unconditional, as lme4's ``simulate``: new ``u ~ N(0, I)``).
+
+        Binomial responses are returned as proportions of the trials (as the fit's ``y``).
+        """
+        rng = np.random.default_rng(seed)
+        n = self.nobs
+        base = self.X @ self.fixef.to_numpy() + self.offset
+        out = np.empty((n, nsim))
+        fam = self.family
+        ntr = self.response.ntrials
+        for s in range(nsim):
+            eta = base.copy()
+            for t, lam in zip(self.terms, self._lambdas, strict=True):
+                u = rng.standard_normal((t.nlevels, t.q))
+                eta += t.mul_b(u @ lam.T)
+            mu = fam.linkinv(eta)
+            out[:, s] = _draw(fam, mu, ntr, self.prior_weights, self.sigma, rng)
+        return pd.DataFrame(
+            out, index=self.row_labels, columns=[f"sim_{i + 1}" for i in range(nsim)]
+        )
+
+    # -- tables and printing ---------------------------------------------------------
+    def coef_table(self) -> pd.DataFrame:
+        """Estimate, Std. Error, z value (t value for dispersion families), Pr(>|z|)."""
+        z = self.fixef / self.se
+        stat = "t value" if self.family.estimates_dispersion else "z value"
+        return pd.DataFrame(
+            {
+                "Estimate": self.fixef,
+                "Std. Error": self.se,
+                stat: z,
+                "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z)),
+            }
+        )
+
+    def confint(self, method: str = "wald", level: float = 0.95, **kw: Any) -> pd.DataFrame:
+        """Confidence intervals for the fixed effects: ``"wald"`` or ``"profile"``
+        (profile likelihood of the stage-2 objective, as lme4's ``confint(method="profile")``
+        for ``β``)."""
+        method = method.lower()
+        if method == "wald":
+            zq = stats.norm.ppf(0.5 + level / 2)
+            lo = self.fixef - zq * self.se
+            hi = self.fixef + zq * self.se
+            pct = [f"{100 * (1 - level) / 2:.1f} %", f"{100 * (1 + level) / 2:.1f} %"]
+            return pd.DataFrame({pct[0]: lo, pct[1]: hi})
+        if method == "profile":
+            from pyglmm.mixed.glmm_profile import profile_confint
+
+            return profile_confint(self, level=level, **kw)
+        raise ValueError("method must be 'wald' or 'profile'")
+
+    def deviance_function(self):
+        """The stage-2 objective ``(θ, β) ↦ −2 log L`` (Laplace or AGQ), lme4's ``devFunOnly``."""
+        nt = len(self.theta)
+        return _stage2_fun(self._pirls, nt, max(self.nagq, 1))
+
+    def summary(self, correlation: bool | None = None):
+        """lme4-style summary (print it)."""
+        from pyglmm.mixed.glmm_summary import GlmerSummary
+
+        return GlmerSummary(self, correlation=correlation)
+
+    def __repr__(self) -> str:
+        from pyglmm.mixed.glmm_summary import short_repr
+
+        return short_repr(self)
+
+    def _repr_html_(self) -> str:
+        from pyglmm.mixed.glmm_summary import GlmerSummary
+
+        return GlmerSummary(self)._repr_html_()
+
+    @classmethod
+    def _anova_compare(cls, models: list, **kw: Any) -> pd.DataFrame:
+        """Likelihood-ratio tests between nested GLMMs (R's ``anova(m0, m1)``)."""
+        from pyglmm.mixed.glmm_anova import lrt_table
+
+        return lrt_table(models, **kw)
+
+
+def _draw(fam: Family, mu, ntr, pw, sigma, rng) -> np.ndarray:
+    name = fam.name
+    if name == "binomial":
+        nn = np.round(ntr * pw).astype(int) if np.any(ntr > 1) else np.round(pw).astype(int)
+        nn = np.maximum(nn, 1)
+        return rng.binomial(nn, np.clip(mu, 0, 1)) / nn
+    if name == "poisson":
+        return rng.poisson(mu).astype(float)
+    if name == "negative.binomial":
+        th = fam.theta
+        return rng.negative_binomial(th, th / (th + mu)).astype(float)
+    if name == "Gamma":
+        shape = 1.0 / sigma**2
+        return rng.gamma(shape * pw, mu / (shape * pw))
+    if name == "inverse.gaussian":
+        return rng.wald(mu, pw / sigma**2)
+    raise FamilyError(f"simulate is not available for the {name} family")
+
+
+# ----------------------------------------------------------------------------------------
+# input checks
+
+
+def _check_response(fam: Family, y_raw: np.ndarray, y: np.ndarray, wt: np.ndarray) -> None:
+    name = fam.name
+    if name in ("poisson", "negative.binomial"):
+        if np.any(np.abs(y - np.round(y)) > 1e-8):
+            warnings.warn(
+                f"non-integer response values for the {name} family (the likelihood uses "
+                "lgamma; check that the response is a count)",
+                stacklevel=3,
+                category=_data_warning(),
+            )
+    if name == "binomial" and np.ndim(y_raw) == 1:
+        k = y * wt
+        if np.any(np.abs(k - np.round(k)) > 1e-7):
+            warnings.warn(
+                "non-integer #successes in a binomial glmer (proportions need the number of "
+                "trials as weights, or use cbind(successes, failures))",
+                stacklevel=3,
+                category=_data_warning(),
+            )
+    if len(np.unique(y)) < 2:
+        raise DataError("the response is constant: a GLMM cannot be fitted")
+
+
+def _data_warning():
+    from pyglmm.errors import DataWarning
+
+    return DataWarning
+
+
+def _degenerate_groups(terms: list[ReMat], fam: Family, y: np.ndarray, wt: np.ndarray) -> None:
+    """Warn about groups whose responses are all 0 (or all 1 for binomial)."""
+    if fam.name not in ("binomial", "poisson", "negative.binomial"):
+        return
+    for t in terms:
+        tot = np.bincount(t.refs, weights=wt, minlength=t.nlevels)
+        s = np.bincount(t.refs, weights=wt * y, minlength=t.nlevels)
+        zero = (s <= 0) & (tot > 0)
+        ones = (s >= tot - 1e-12) & (tot > 0) if fam.name == "binomial" else np.zeros_like(zero)
+        if zero.all() or (fam.name == "binomial" and ones.all()):
+            continue
+        frac = (zero | ones).mean()
+        if frac >= 0.5:
+            what = "all-zero or all-one" if fam.name == "binomial" else "all-zero"
+            warnings.warn(
+                f"{int((zero | ones).sum())} of {t.nlevels} levels of {t.group!r} have "
+                f"{what} responses; their conditional modes sit far in the tails and the "
+                "variance estimate may be unreliable",
+                _data_warning(),
+                stacklevel=3,
+            )
+
+
+def _separation(fam: Family, mu: np.ndarray) -> bool:
+    if fam.name != "binomial":
+        return False
+    eps = 10 * np.finfo(float).eps
+    return bool(np.any((mu < eps) | (mu > 1 - eps)))
+
+
+# ----------------------------------------------------------------------------------------
+# the fitting function
+
+
+def glmer(
+    formula: str,
+    data: Any,
+    family: str | Family = "binomial",
+    nagq: int = 1,
+    weights: Any = None,
+    offset: Any = None,
+    *,
+    link: str | None = None,
+    contrasts: dict[str, str] | None = None,
+    start: dict[str, np.ndarray] | None = None,
+    calc_derivs: bool | None = None,
+    nAGQ: int | None = None,
+) -> GeneralizedLinearMixedModel:
+    """Fit a generalized linear mixed model as lme4's ``glmer``.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, e.g. ``"cbind(incidence, size - incidence) ~ period + (1 | herd)"``:
+        random-effects terms ``(1|g)``, ``(x|g)``, ``(x||g)``, ``(1|g1/g2)``, ``(1|g1:g2)``,
+        crossed terms; ``offset(...)``.
+    data : DataFrame
+    family : str or Family
+        ``"binomial"`` (0/1, proportions with ``weights`` = trials, or
+        ``cbind(successes, failures)``), ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``,
+        or a :class:`~pyglmm.families.NegativeBinomial` with fixed θ (see
+        :func:`pyglmm.glmer_nb` to estimate θ).
+    nagq : int
+        ``1``: Laplace approximation (default); ``2 … 25`` (up to 100): adaptive
+        Gauss-Hermite quadrature (one scalar random-effects term only); ``0``: lme4's fast
+        ``nAGQ = 0`` fit (β estimated inside PIRLS; stage 1 only).
+    weights, offset : str or array-like, optional
+        Prior weights and an offset (a column name or one value per row).
+    link : str, optional
+        Link function (default: the family's canonical link).
+    start : dict, optional
+        ``{"theta": ..., "fixef": ...}`` start values for the optimizer.
+    calc_derivs : bool, optional
+        Finite-difference gradient/Hessian at the optimum (lme4's ``calc.derivs``; default
+        when ``n < 10 000``): convergence checks and Hessian-based standard errors.
+
+    Returns
+    -------
+    GeneralizedLinearMixedModel
+    """
+    t_start = time.perf_counter()
+    if nAGQ is not None:
+        nagq = nAGQ
+    nagq = int(nagq)
+    if nagq < 0:
+        raise PyglmmError("nagq must be >= 0")
+    fam = get_family(family, link)
+    if fam.name not in _SUPPORTED:
+        if fam.name == "gaussian":
+            raise FamilyError("use pg.lmer for a linear mixed model (gaussian family)")
+        raise FamilyError(
+            f"glmer supports the binomial, poisson, Gamma, inverse.gaussian and negative "
+            f"binomial families, not {fam.name!r} (quasi families have no likelihood)"
+        )
+    frame = model_frame(formula, data, weights=weights, offset=offset, contrasts=contrasts)
+    if not frame.random:
+        raise FormulaError(
+            f"formula {formula!r} has no random-effects terms such as (1 | g); "
+            "use pg.glm for a model without random effects"
+        )
+    if frame.y is None:
+        raise FormulaError(f"formula {formula!r} has no response")
+    n = frame.nobs
+    prior = np.ones(n) if frame.weights is None else np.asarray(frame.weights, dtype=float)
+    y_raw = np.asarray(frame.y, dtype=float)
+    mustart, y, wt, ntrials = fam.initialize(y_raw, prior)
+    _check_response(fam, y_raw, y, wt)
+    X = frame.X
+    names = list(frame.column_names)
+    keep = _drop_rank_deficient(X, names)
+    kept_columns = None
+    if len(keep) < X.shape[1]:
+        k = X.shape[1] - len(keep)
+        dropped = [names[i] for i in range(len(names)) if i not in set(keep.tolist())]
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {k} column"
+            f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}: {dropped}",
+            RankDeficiencyWarning,
+            stacklevel=2,
+        )
+        X = np.ascontiguousarray(X[:, keep])
+        names = [names[i] for i in keep]
+        kept_columns = keep
+    terms = random_terms(frame.random, frame.data, n=n)
+    _degenerate_groups(terms, fam, y, wt)
+    resp = GlmmResponse(fam, y, wt, ntrials, frame.offset)
+    pirls = Pirls(terms, X, resp)
+    if nagq > 1:
+        check_agq_model(pirls)
+    model = _fit(
+        frame, terms, pirls, fam, X, names, nagq, mustart, start, calc_derivs, warn_level=3
+    )
+    model._kept_columns = kept_columns
+    model.optinfo["seconds"] = time.perf_counter() - t_start
+    return model
+
+
+def _fit(
+    frame: ModelFrame,
+    terms: list[ReMat],
+    pirls: Pirls,
+    fam: Family,
+    X: np.ndarray,
+    names: list[str],
+    nagq: int,
+    mustart: np.ndarray,
+    start: dict[str, np.ndarray] | None,
+    calc_derivs: bool | None,
+    warn_level: int = 3,
+    extra_params: int = 0,
+) -> GeneralizedLinearMixedModel:
+    """Stages 1 and 2, convergence checks, the result object."""
+    n = X.shape[0]
+    lower = np.concatenate([t.theta_lower() for t in terms])
+    ntheta = lower.size
+    theta0 = np.concatenate([t.theta_start() for t in terms])
+    start = start or {}
+    if "theta" in start:
+        theta0 = np.asarray(start["theta"], dtype=float)
+    with np.errstate(all="ignore"):
+        eta_start = fam.linkfun(mustart)
+    s1 = _stage1(pirls, theta0, lower, eta_start)
+    if not math.isfinite(s1.fun):
+        raise PirlsError(
+            "PIRLS failed at every covariance parameter tried in the first stage (the model "
+            "may be degenerate: check for complete separation or a constant response)"
+        )
+    theta1 = s1.x
+    pirls.laplace(theta1)  # restore the stage-1 modes and β at the optimum
+    beta1 = pirls.state.beta.copy()
+    if "fixef" in start:
+        beta1 = np.asarray(start["fixef"], dtype=float)
+    if nagq == 0:
+        opt = s1
+        theta, beta = theta1, beta1
+        conv = None
+        if is_singular(theta, lower):
+            conv = ConvergenceInfo(None, None, ["boundary (singular) fit: see help('isSingular')"])
+            conv.singular = True
+    else:
+        fun = _stage2_fun(pirls, ntheta, nagq)
+        x0 = np.concatenate([theta1, beta1])
+        lo = np.concatenate([lower, np.full(len(beta1), -np.inf)])
+        # initial steps: θ as lme4's Nelder-Mead (0.2·|θ|), β on the scale of its std. error
+        se0 = _stage1_se(pirls, theta1)
+        step = np.concatenate([np.maximum(0.1 * np.abs(theta1), 0.05), np.maximum(se0, 1e-3)])
+        opt = _nlopt_bobyqa(fun, x0, lo, step, ftol_rel=1e-12, maxeval=20_000)
+        # polish: a second run from the optimum with small steps (cheap, guards early stops)
+        opt2 = _nlopt_bobyqa(fun, opt.x, lo, step * 0.05, ftol_rel=1e-13, maxeval=20_000)
+        if opt2.fun <= opt.fun:
+            opt = OptResult(opt2.x, opt2.fun, opt.nevals + opt2.nevals, opt2.status, "")
+        else:
+            opt.nevals += opt2.nevals
+        theta, beta = opt.x[:ntheta], opt.x[ntheta:]
+        if calc_derivs is None:
+            calc_derivs = n < 10_000
+        # derivatives: every evaluation starts PIRLS from the optimum's modes, with a tight
+        # tolerance, so that the objective is smooth at the scale of the differences
+        fun(opt.x)
+        pirls.fixed_start = pirls.state.copy()
+        tol0, pirls.tol = pirls.tol, 1e-14
+        try:
+            conv = check_convergence(
+                fun,
+                opt.x,
+                fun(opt.x),
+                lo,
+                calc_derivs=bool(calc_derivs) and not is_singular(theta, lower),
+            )
+        finally:
+            pirls.fixed_start = None
+            pirls.tol = tol0
+        if is_singular(theta, lower) and not conv.singular:
+            conv.singular = True
+            conv.messages.insert(0, "boundary (singular) fit: see help('isSingular')")
+    for msg in conv.messages if conv is not None else []:
+        if msg.startswith("boundary (singular)"):
+            warnings.warn(msg, SingularFitWarning, stacklevel=warn_level)
+        else:
+            warnings.warn(msg, ConvergenceWarning, stacklevel=warn_level)
+    model = GeneralizedLinearMixedModel(
+        frame, terms, pirls, fam, X, names, theta, beta, nagq, opt, conv, s1, extra_params
+    )
+    if _separation(fam, model._mu):
+        warnings.warn(
+            "fitted probabilities numerically 0 or 1 occurred (possible complete separation; "
+            "consider a penalized/Bayesian fit)",
+            SeparationWarning,
+            stacklevel=warn_level,
+        )
+    if np.any(np.abs(model.fixef.to_numpy()) > 15) and fam.name == "binomial":
+        warnings.warn(
+            "some fixed effects exceed 15 on the logit scale: probable (quasi-)complete "
+            "separation; the estimates and standard errors are unreliable",
+            SeparationWarning,
+            stacklevel=warn_level,
+        )
+    return model
+
+
+def _stage1_se(pirls: Pirls, theta: np.ndarray) -> np.ndarray:
+    """Standard errors of β from ``R_X`` of the joint system at the stage-1 optimum."""
+    bl = pirls.blocks_ux
+    W, _ = pirls.resp.working(pirls.eta, pirls.mu)
+    bl.reweight(W)
+    f = bl.factor(theta)
+    try:
+        Ri = np.linalg.inv(f.RX())
+        return np.sqrt(np.sum(Ri * Ri, axis=1))
+    except np.linalg.LinAlgError:
+        return np.full(pirls.p, 0.1)
+
+
+__all__ = ["GeneralizedLinearMixedModel", "glmer"]

@@ -1,0 +1,341 @@
+"""Penalized iteratively reweighted least squares (PIRLS) and the Laplace deviance.
+
+For a GLMM with linear predictor ``η = o + Xβ + ZΛ(θ)u`` and spherical random
+effects ``u ~ N(0, I)`` the conditional modes ``ũ(θ, β)`` minimise the
+penalized deviance
+
+.. math::  p(u) = \\sum_i d_i(y_i, μ_i(u)) + \\lVert u\\rVert^2 .
+
+Each PIRLS step (Bates et al. 2015, sec. 5.4; lme4's ``pwrssUpdate``) forms the
+working weights ``W = w μ'(η)^2 / V(μ)`` and the working residuals
+``r = (y − μ)/μ'(η)`` and solves the penalized weighted least-squares problem
+
+.. math::
+
+    (Λᵀ Zᵀ W Z Λ + I)\\, u^{new} = Λᵀ Zᵀ W (ZΛu + r)
+
+(with ``β`` as an extra unpenalized block when it is estimated inside PIRLS,
+lme4's ``nAGQ = 0``), halving the step while ``p`` increases.  At the modes the
+Laplace approximation to ``−2 log L`` is lme4's
+
+.. math::  −2\\ell_L(θ, β) = \\log|L_Z|^2 + \\lVert ũ\\rVert^2 + \\mathrm{aic}(y, n, μ̃, w),
+
+``aic`` being the family's ``−2 Σ log p(y_i | μ̃_i)`` (R's ``family$aic``).
+Warm starts: each call starts from the modes of the previous call, as lme4 does.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from pyglmm.errors import ConvergenceWarning, PyglmmError
+from pyglmm.families import Family
+from pyglmm.mixed.glmm_blocks import BlockFactor, WeightedBlocks
+from pyglmm.mixed.remat import ReMat
+
+
+class PirlsError(PyglmmError):
+    """PIRLS failed (no finite penalized deviance, step halving could not reduce it)."""
+
+
+class GlmmResponse:
+    """The response part of a GLMM: ``y``, prior weights, trials, offset, family.
+
+    Parameters
+    ----------
+    family : Family
+    y : (n,) array
+        Response on the family's scale (proportions for binomial).
+    weights : (n,) array
+        Prior weights (for binomial including the number of trials).
+    ntrials : (n,) array
+        Binomial trials (ones otherwise), for ``family.aic``.
+    offset : (n,) array
+    """
+
+    def __init__(
+        self,
+        family: Family,
+        y: np.ndarray,
+        weights: np.ndarray,
+        ntrials: np.ndarray,
+        offset: np.ndarray,
+    ) -> None:
+        self.family = family
+        self.y = np.asarray(y, dtype=float)
+        self.wt = np.asarray(weights, dtype=float)
+        self.ntrials = np.asarray(ntrials, dtype=float)
+        self.offset = np.asarray(offset, dtype=float)
+        self.n = self.y.shape[0]
+
+    def mu(self, eta: np.ndarray) -> np.ndarray:
+        return self.family.linkinv(eta)
+
+    def dev_resids(self, mu: np.ndarray) -> np.ndarray:
+        return self.family.dev_resids(self.y, mu, self.wt)
+
+    def aic(self, mu: np.ndarray, dev: float) -> float:
+        return self.family.aic(self.y, self.ntrials, mu, self.wt, dev)
+
+    def working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Working weights ``W = w μ_η² / V(μ)`` and residuals ``(y − μ)/μ_η``."""
+        fam = self.family
+        me = fam.mu_eta(eta)
+        var = fam.variance(mu)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            W = self.wt * me * me / var
+            r = (self.y - mu) / me
+        return W, r
+
+
+class PirlsState:
+    """Conditional modes and linear predictor at the last PIRLS solution."""
+
+    def __init__(self, u0: np.ndarray, ur: np.ndarray, beta: np.ndarray) -> None:
+        self.u0 = u0
+        self.ur = ur
+        self.beta = beta
+
+    def copy(self) -> PirlsState:
+        return PirlsState(self.u0.copy(), self.ur.copy(), self.beta.copy())
+
+
+class Pirls:
+    """PIRLS for one GLMM: Laplace deviance of ``(θ, β)`` or, with ``β`` inside, of ``θ``.
+
+    Parameters
+    ----------
+    terms : list of ReMat
+    X : (n, p) array
+    response : GlmmResponse
+    tol : float
+        Convergence: relative change of the penalized deviance below ``tol``.
+    maxit : int
+        Maximum PIRLS iterations per call.
+    """
+
+    def __init__(
+        self,
+        terms: list[ReMat],
+        X: np.ndarray,
+        response: GlmmResponse,
+        *,
+        tol: float = 1e-12,
+        maxit: int = 100,
+    ) -> None:
+        self.terms = terms
+        self.X = np.ascontiguousarray(X, dtype=float)
+        self.resp = response
+        self.n, self.p = self.X.shape
+        self.tol = tol
+        self.maxit = maxit
+        self.blocks_u = WeightedBlocks(terms, self.X, with_x=False)
+        self._blocks_ux: WeightedBlocks | None = None
+        self.n0q0 = self.blocks_u.nq0
+        self.mz = self.blocks_u.mz
+        self.state = PirlsState(np.zeros(self.n0q0), np.zeros(self.mz), np.zeros(self.p))
+        self.factor: BlockFactor | None = None
+        self.mu: np.ndarray | None = None
+        self.eta: np.ndarray | None = None
+        self.devres: np.ndarray | None = None
+        self.nevals = 0
+        self.pirls_iterations = 0
+        self._eta_start: np.ndarray | None = None
+        #: when set, every call starts from this state (smooth in the parameters, for
+        #: finite-difference derivatives) instead of the previous call's modes
+        self.fixed_start: PirlsState | None = None
+
+    # -- Z products ------------------------------------------------------------
+    @property
+    def blocks_ux(self) -> WeightedBlocks:
+        if self._blocks_ux is None:
+            self._blocks_ux = WeightedBlocks(self.terms, self.X, with_x=True)
+        return self._blocks_ux
+
+    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        return self.blocks_u.lambdas(theta)
+
+    def b_of(self, state: PirlsState, lams: list[np.ndarray]) -> list[np.ndarray]:
+        """``b_k = Λ_k u_k`` as ``(ℓ_k, q_k)`` arrays."""
+        t0 = self.terms[0]
+        out = [state.u0.reshape(t0.nlevels, t0.q) @ lams[0].T]
+        for t, sl, lam in zip(self.terms[1:], self.blocks_u.rest_slices, lams[1:], strict=True):
+            out.append(state.ur[sl].reshape(t.nlevels, t.q) @ lam.T)
+        return out
+
+    def zb(self, state: PirlsState, lams: list[np.ndarray]) -> np.ndarray:
+        """``ZΛu``."""
+        out = np.zeros(self.n)
+        for t, bk in zip(self.terms, self.b_of(state, lams), strict=True):
+            if t.q == 1:
+                out += t.z[:, 0] * bk[t.refs, 0]
+            else:
+                out += np.einsum("ij,ij->i", t.z, bk[t.refs])
+        return out
+
+    def zt(self, v: np.ndarray, lams: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``ΛᵀZᵀv`` split as (first term, rest)."""
+        t0 = self.terms[0]
+        c0 = np.empty((t0.nlevels, t0.q))
+        for a in range(t0.q):
+            c0[:, a] = np.bincount(t0.refs, weights=v * t0.z[:, a], minlength=t0.nlevels)
+        c0 = (c0 @ lams[0]).ravel()
+        cr = np.empty(self.mz)
+        for t, sl, lam in zip(self.terms[1:], self.blocks_u.rest_slices, lams[1:], strict=True):
+            ck = np.empty((t.nlevels, t.q))
+            for a in range(t.q):
+                ck[:, a] = np.bincount(t.refs, weights=v * t.z[:, a], minlength=t.nlevels)
+            cr[sl] = (ck @ lam).ravel()
+        return c0, cr
+
+    # -- PIRLS -------------------------------------------------------------------
+    def _eta(self, state: PirlsState, lams, beta_fixed: np.ndarray | None) -> np.ndarray:
+        beta = state.beta if beta_fixed is None else beta_fixed
+        return self.resp.offset + self.X @ beta + self.zb(state, lams)
+
+    def set_start(self, eta: np.ndarray) -> None:
+        """Start the next joint PIRLS from this linear predictor (lme4's ``mustart``)."""
+        self._eta_start = np.asarray(eta, dtype=float)
+
+    def run(self, theta: np.ndarray, beta: np.ndarray | None = None) -> float:
+        """PIRLS at ``θ`` (and fixed ``β``; ``β=None``: ``β`` estimated jointly).
+
+        Returns the penalized deviance ``Σ d_i + ‖u‖²`` at the modes; leaves the
+        modes in :attr:`state`, ``μ``, the deviance residuals and the factor at the
+        final working weights in :attr:`factor`.
+        """
+        theta = np.asarray(theta, dtype=float)
+        joint = beta is None
+        blocks = self.blocks_ux if joint else self.blocks_u
+        lams = self.lambdas(theta)
+        resp = self.resp
+        st = self.state if self.fixed_start is None else self.fixed_start.copy()
+        if joint and self._eta_start is not None:
+            eta = self._eta_start
+            self._eta_start = None
+            # first step from an arbitrary η: u = 0, β = 0 and the working response η + r
+            st = PirlsState(np.zeros(self.n0q0), np.zeros(self.mz), np.zeros(self.p))
+            base_lin = eta - resp.offset
+            first_free = True
+        else:
+            first_free = False
+            eta = self._eta(st, lams, beta)
+            base_lin = None
+        mu = resp.mu(eta)
+        devres = resp.dev_resids(mu)
+        pdev = float(devres.sum() + st.u0 @ st.u0 + st.ur @ st.ur)
+        if not math.isfinite(pdev):
+            # restart from the population-level predictor
+            st = PirlsState(np.zeros(self.n0q0), np.zeros(self.mz), st.beta.copy())
+            eta = self._eta(st, lams, beta)
+            mu = resp.mu(eta)
+            devres = resp.dev_resids(mu)
+            pdev = float(devres.sum())
+        if first_free:
+            pdev = math.inf  # the first step from a start η is taken whole (lme4's oldpdev)
+        converged = False
+        factor = None
+        for _it in range(self.maxit):
+            self.pirls_iterations += 1
+            W, r = resp.working(eta, mu)
+            if not np.all(np.isfinite(W)) or not np.all(np.isfinite(r)):
+                raise PirlsError(
+                    "PIRLS: non-finite working weights (fitted values at the boundary of the "
+                    "family's support)"
+                )
+            blocks.reweight(W)
+            factor = blocks.factor(theta)
+            if not factor.ok:
+                raise PirlsError(
+                    "PIRLS: the penalized weighted cross-product is not positive definite"
+                )
+            if converged:
+                break
+            if base_lin is not None:
+                zlin = base_lin + r
+                base_lin = None
+            else:
+                zlin = self.zb(st, lams) + r
+                if joint:
+                    zlin = zlin + self.X @ st.beta
+            Wz = W * zlin
+            c0, cr = self.zt(Wz, lams)
+            if joint:
+                cr = np.concatenate([cr, self.X.T @ Wz])
+            x0, xr = factor.solve(c0, cr)
+            new = PirlsState(x0, xr[: self.mz], xr[self.mz :] if joint else st.beta)
+            old = st
+            step = 1.0
+            for _half in range(30):
+                if step == 1.0:
+                    cand = new
+                else:
+                    cand = PirlsState(
+                        old.u0 + step * (new.u0 - old.u0),
+                        old.ur + step * (new.ur - old.ur),
+                        old.beta + step * (new.beta - old.beta),
+                    )
+                eta_c = self._eta(cand, lams, beta)
+                with np.errstate(all="ignore"):
+                    mu_c = resp.mu(eta_c)
+                    dev_c = resp.dev_resids(mu_c)
+                    pdev_c = float(dev_c.sum() + cand.u0 @ cand.u0 + cand.ur @ cand.ur)
+                if math.isfinite(pdev_c) and pdev_c <= pdev * (1 + 1e-15) + 1e-12:
+                    break
+                step /= 2.0
+            else:
+                raise PirlsError(
+                    "PIRLS step-halvings failed to reduce the penalized deviance "
+                    f"(at theta = {np.array2string(theta, precision=4)})"
+                )
+            st, eta, mu, devres = cand, eta_c, mu_c, dev_c
+            change = abs(pdev - pdev_c) / max(abs(pdev_c), 1e-300)
+            pdev = pdev_c
+            if change < self.tol:
+                converged = True
+        else:
+            if not converged:
+                raise PirlsError(f"PIRLS did not converge in {self.maxit} iterations")
+        self.state = st
+        self.factor = factor
+        self.eta, self.mu, self.devres = eta, mu, devres
+        self.theta = theta
+        self.lams = lams
+        return pdev
+
+    # -- objectives --------------------------------------------------------------
+    def laplace(self, theta: np.ndarray, beta: np.ndarray | None = None) -> float:
+        """lme4's Laplace deviance ``log|L_Z|² + ‖ũ‖² + aic`` (``β=None``: lme4's nAGQ=0)."""
+        self.nevals += 1
+        pdev = self.run(theta, beta)
+        f = self.factor
+        u2 = float(self.state.u0 @ self.state.u0 + self.state.ur @ self.state.ur)
+        dev = float(self.devres.sum())
+        del pdev
+        return f.ldL2 + u2 + self.resp.aic(self.mu, dev)
+
+    def safe(self, fun):
+        """Wrap an objective so that a PIRLS failure gives ``inf`` (for the optimizer)."""
+
+        def wrapped(x: np.ndarray) -> float:
+            saved = self.state.copy()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    v = fun(x)
+            except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
+                self.state = saved
+                return math.inf
+            if not math.isfinite(v):
+                self.state = saved
+                return math.inf
+            return v
+
+        return wrapped
+
+
+def warn_convergence(message: str) -> None:
+    warnings.warn(message, ConvergenceWarning, stacklevel=3)
