@@ -158,10 +158,10 @@ ref("cbpp_negbin_theta2", quote(glm(incidence ~ period + offset(log(size)),
 ref("cbpp_glm_nb", quote(glm.nb(incidence ~ period + offset(log(size)), data = cb)),
     "cb", "incidence ~ period + offset(log(size))", "negative.binomial",
     newdata_rows = c(1, 2, 3))
-ref("ceb_glm_nb", quote(glm.nb(round(y) ~ dur + res + educ + offset(log(n)), data = ceb)),
-    "ceb", "round(y) ~ dur + res + educ + offset(log(n))", "negative.binomial")
-ref("machines_glm_nb_sqrt", quote(glm.nb(round(score) ~ Machine, data = M, link = sqrt)),
-    "M", "round(score) ~ Machine", "negative.binomial", link_py = "sqrt")
+ref("cbpp_glm_nb_size", quote(glm.nb(incidence ~ period + size, data = cb)),
+    "cb", "incidence ~ period + size", "negative.binomial", profile = c("size"))
+ref("cbpp_glm_nb_sqrt", quote(glm.nb(incidence ~ period, data = cb, link = sqrt)),
+    "cb", "incidence ~ period", "negative.binomial", link_py = "sqrt")
 # separation: y is 1 exactly when x > 5
 sep <- data.frame(x = c(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), z = c(0.3, -1.2, 0.5, 2.1, -0.7, 1.1, 0.2,
                   -0.4, 0.9, -1.5), y = c(0, 0, 0, 0, 0, 1, 1, 1, 1, 1))
@@ -256,6 +256,8 @@ for (th in c(0.7, 2, 15)) for (lk in c("log", "sqrt", "identity")) {
 wj(fam_rows, "families.json")
 
 # theta.ml on a fixed data set
-th <- theta.ml(ycount, mucount, limit = 25)
-wj(list(y = ycount, mu = mucount, theta = as.numeric(th), se = attr(th, "SE")), "theta_ml.json")
+mp <- fitted(glm(incidence ~ period, family = poisson, data = cb))
+th <- theta.ml(cb$incidence, mp, limit = 25)
+wj(list(y = cb$incidence, mu = unname(mp), theta = as.numeric(th), se = attr(th, "SE")),
+   "theta_ml.json")
 cat("wrote", length(list.files(out)), "files to", out, "\n")

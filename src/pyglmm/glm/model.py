@@ -102,6 +102,7 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         theta_se: float | None = None,
         nb_loglik: float | None = None,
         nb_warning: str | None = None,
+        offset_expression: str | None = None,
     ) -> None:
         self.frame = frame
         self.family = family
@@ -112,6 +113,7 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         self.contrasts = dict(contrasts) if contrasts else None
         self._weights_arg = weights_arg
         self._offset_arg = offset_arg
+        self.offset_expression = offset_expression
         self.theta_estimated = theta_estimated
         self.theta = family.theta if isinstance(family, NegativeBinomial) else None
         self.theta_se = theta_se
@@ -249,6 +251,11 @@ class GeneralizedLinearModel(DiagnosticsMixin):
     def assign(self) -> np.ndarray:
         return self.frame.assign
 
+    def _profile_response(self) -> tuple[np.ndarray, np.ndarray]:
+        """The response and prior weights as given (before ``family.initialize``)."""
+        w = self._weights_arg
+        return self.frame.y, (np.ones(self.nobs) if w is None else w)
+
     def refit_without(self, keep: np.ndarray) -> GeneralizedLinearModel:
         """Refit on the rows where ``keep`` is True (same formula, family, weights, offset)."""
         keep = np.asarray(keep, dtype=bool)
@@ -261,7 +268,7 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         theta = None
         if self.theta_estimated:
             family, theta = "negative.binomial", None
-        return _fit_glm(
+        refit = _fit_glm(
             self.formula,
             data,
             family=family,
@@ -275,6 +282,8 @@ class GeneralizedLinearModel(DiagnosticsMixin):
             warn=False,
             call=self.call,
         )
+        refit.offset_expression = self.offset_expression
+        return refit
 
     # ------------------------------------------------------------------ output
     def summary(self):
@@ -503,6 +512,7 @@ def _fit_glm(
             offset_arg=offset_arg,
             contrasts=contrasts,
             warn=warn,
+            offset_expression=offset if isinstance(offset, str) else None,
         )
     ctx = warnings.catch_warnings()
     with ctx:
@@ -541,6 +551,7 @@ def _fit_glm(
         weights_arg=weights_arr,
         offset_arg=offset_arg,
         contrasts=contrasts,
+        offset_expression=offset if isinstance(offset, str) else None,
     )
 
 

@@ -199,15 +199,18 @@ SIGNIF_LEGEND = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
 
 
 def zapsmall(x, digits: int) -> np.ndarray:
-    """R's ``zapsmall``: round values that are tiny relative to the largest to zero."""
+    """R's ``zapsmall`` (R 4.2): ``round(x, max(0, digits - log10(max|x|)))``.
+
+    R's ``round`` takes a fractional number of digits to the nearest integer
+    (``floor(d + 0.5)``).
+    """
     x = np.asarray(x, dtype=float)
-    fin = x[np.isfinite(x)]
+    fin = x[~np.isnan(x)]
     if fin.size == 0:
         return x
     mx = np.max(np.abs(fin))
-    if mx > 0:
-        return np.round(x, max(0, digits - int(math.ceil(math.log10(mx)))))
-    return np.round(x, digits)
+    d = max(0.0, digits - math.log10(mx)) if mx > 0 else float(digits)
+    return np.round(x, int(math.floor(d + 0.5)))
 
 
 def print_matrix(
