@@ -42,7 +42,8 @@ class PivotedQR:
         Column order used (non-aliased columns first, in their original order).
     rank : int
     effects : numpy.ndarray
-        :math:`Q^\top y` (length ``n``); its first ``rank`` entries go with ``pivot[:rank]``.
+        :math:`Q^\top y`; its first ``rank`` entries go with ``pivot[:rank]`` (only those are
+        kept when the model matrix has full rank).
     """
 
     r: np.ndarray
@@ -76,6 +77,13 @@ def pivoted_qr(x: np.ndarray, y: np.ndarray, tol: float = QR_TOL) -> PivotedQR:
     pivot = np.arange(p)
     original = np.linalg.norm(a, axis=0)
     reference = np.where(original == 0, 1.0, original)
+    if 0 < p <= n:
+        # Fast path (LAPACK): without pivoting |R_jj| is the norm of column j after removing
+        # its projection on columns 1..j-1, which is dqrdc2's criterion; if no column fails
+        # it, the unpivoted QR is the pivoted one.
+        q, r = linalg.qr(a, mode="economic", check_finite=False)
+        if np.all(np.abs(np.diag(r)) >= reference * tol):
+            return PivotedQR(r=np.triu(r), pivot=pivot, rank=p, effects=q.T @ qty)
     k = p  # columns l >= k have been moved to the end as aliased
     lup = min(n, p)
     for l in range(lup):
