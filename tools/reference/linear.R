@@ -214,4 +214,22 @@ save("negative_component", list(
   additive_sigma2_b = (msn1[["blk"]] - msn1[["Residuals"]]) / 6,
   additive_sigma2 = msn1[["Residuals"]]
 ))
+# ---- R's number formatting used by the printed tables ------------------------------
+fx <- list(
+  c(1755.26333333333, 1241.895, 426.53, 33.2866666666669), c(0.000285548485771282, 0.5, 12),
+  c(1e-10, 2.5e-7, 3), c(-1.5, 0.25, 100), c(123456789, 0.1), c(0.97, 0.9694, 217.8, 1e-05)
+)
+pv <- list(c(0.0002855485, 0.0089494553), c(1e-20, 0.5), c(1e-20, 3.06e-15, 0.00567),
+           c(1e-20), c(0.04, 0.2, 0.93280))
+save("formatting", list(
+  values = fx,
+  format4 = lapply(fx, function(x) format(x, digits = 4)),
+  format7 = lapply(fx, function(x) format(x, digits = 7)),
+  formatC4 = lapply(fx, function(x) formatC(x, digits = 4)),
+  round2 = lapply(fx, function(x) round(x, 2)),
+  zapsmall5 = lapply(fx, function(x) zapsmall(x, 5)),
+  pvalues = pv,
+  format_pval3 = lapply(pv, function(x) format.pval(x, digits = 3)),
+  format_pval4 = lapply(pv, function(x) format.pval(x, digits = 4))
+))
 cat("wrote", length(list.files(out)), "fixtures to", out, "\n")
