@@ -318,3 +318,19 @@ class TestInterface:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             pg.lm("score ~ Machine * Worker", machines)
+
+
+def test_plot_panels_come_from_the_shared_implementation(machines):
+    import matplotlib.pyplot as plt
+
+    from pyglmm.diagnostics.mixin import DiagnosticsMixin
+
+    m = pg.lm("score ~ Machine * Worker", machines)
+    assert isinstance(m, DiagnosticsMixin)
+    fig = m.plot()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["Residuals vs Fitted", "Normal Q-Q", "Scale-Location"]
+    plt.close(fig)
+    table = m.influence()
+    assert list(table.columns[-5:]) == ["dffit", "cov.r", "cook.d", "hat", "inf"]
+    np.testing.assert_allclose(table["hat"], 1 / 3)  # K = 3 replicates per cell
