@@ -129,12 +129,18 @@ def check_convergence(
     grad_tol: float = 0.002,
     hess_tol: float = 1e-6,
     singular_tol: float = 1e-4,
+    derivs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ConvergenceInfo:
-    """lme4's ``checkConv`` at the optimum (see the module docstring)."""
+    """lme4's ``checkConv`` at the optimum (see the module docstring).
+
+    ``derivs=(gradient, hessian)`` supplies derivatives already computed at ``theta``.
+    """
     lower = np.asarray(lower, dtype=float)
     theta = np.asarray(theta, dtype=float)
     info = ConvergenceInfo(None, None)
-    if calc_derivs and theta.size:
+    if derivs is not None:
+        info.gradient, info.hessian = derivs
+    elif calc_derivs and theta.size:
         with np.errstate(divide="ignore", invalid="ignore"):
             g, H, ne = deriv12(fun, theta, fval, lower)
         info.gradient, info.hessian, info.nevals = g, H, ne

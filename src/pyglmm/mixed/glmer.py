@@ -646,7 +646,9 @@ def glmer(
         X = np.ascontiguousarray(X[:, keep])
         names = [names[i] for i in keep]
         kept_columns = keep
-    terms = random_terms(frame.random, frame.data, n=n)
+    # glmerControl() ignores lmer's checks "levels < n" and "random effects < n" (an
+    # observation-level random effect is the usual model of overdispersion)
+    terms = random_terms(frame.random, frame.data, n=np.iinfo(np.int64).max)
     _degenerate_groups(terms, fam, y, wt)
     resp = GlmmResponse(fam, y, wt, ntrials, frame.offset)
     pirls = Pirls(terms, X, resp)
@@ -710,8 +712,13 @@ def _fit(
         se0 = _stage1_se(pirls, theta1)
         step = np.concatenate([np.maximum(0.1 * np.abs(theta1), 0.05), np.maximum(se0, 1e-3)])
         opt = _nlopt_bobyqa(fun, x0, lo, step, ftol_rel=1e-12, maxeval=20_000)
-        # polish: a second run from the optimum with small steps (cheap, guards early stops)
-        opt2 = _nlopt_bobyqa(fun, opt.x, lo, step * 0.05, ftol_rel=1e-13, maxeval=20_000)
+        # polish: a second run from the optimum with small steps and a tighter PIRLS
+        # (Fisher scoring converges only linearly for non-canonical links)
+        tol0, pirls.tol = pirls.tol, 1e-14
+        try:
+            opt2 = _nlopt_bobyqa(fun, opt.x, lo, step * 0.05, ftol_rel=1e-14, maxeval=20_000)
+        finally:
+            pirls.tol = tol0
         if opt2.fun <= opt.fun:
             opt = OptResult(opt2.x, opt2.fun, opt.nevals + opt2.nevals, opt2.status, "")
         else:

@@ -28,13 +28,20 @@ from pyglmm.errors import (
 from pyglmm.formula.frame import ModelFrame, model_frame
 from pyglmm.formula.parse import parse_formula
 from pyglmm.formula.random import expand_bars, random_terms
+from pyglmm.mixed.blas_threads import blas_threads
 from pyglmm.mixed.blocked_cholesky import BlockedCholesky, trsolve
 from pyglmm.mixed.blocks import LmmBlocks
 from pyglmm.mixed.convergence import ConvergenceInfo, check_convergence, is_singular
 from pyglmm.mixed.lmm_objective import LmmObjective
-from pyglmm.mixed.optimizer import OptResult, optimize_theta
+from pyglmm.mixed.optimizer import OptResult, newton_polish, optimize_theta
 from pyglmm.mixed.remat import ReMat
 from pyglmm.mixed.varcorr import term_covariances, varcorr_frame
+
+
+def _fit_threads(blocks: LmmBlocks) -> int | None:
+    """BLAS threads for the optimization loop: one for dense rests up to order 2 500
+    (see :mod:`pyglmm.mixed.blas_threads`), the library default above."""
+    return 1 if blocks.m <= 2500 else None
 
 
 def _drop_rank_deficient(X: np.ndarray, names: list[str], tol: float = 1e-7) -> np.ndarray:
@@ -324,11 +331,12 @@ class LinearMixedModel:
             if start is None
             else np.asarray(start, dtype=float)
         )
-        opt = optimize_theta(obj, x0, self.theta_lower)
-        if check_conv:
-            conv = check_convergence(obj, opt.x, opt.fun, self.theta_lower)
-        else:
-            conv = ConvergenceInfo(None, None, singular=is_singular(opt.x, self.theta_lower))
+        with blas_threads(_fit_threads(blocks)):
+            opt = optimize_theta(obj, x0, self.theta_lower)
+            if check_conv:
+                conv = check_convergence(obj, opt.x, opt.fun, self.theta_lower)
+            else:
+                conv = ConvergenceInfo(None, None, singular=is_singular(opt.x, self.theta_lower))
         new = LinearMixedModel(
             self.frame,
             self.terms,
@@ -417,6 +425,7 @@ class LinearMixedModel:
         return eta
 
     _kept_columns: np.ndarray | None = None
+    frame_weights_name: str | None = None
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Simulate responses from the fitted model (lme4's ``simulate``, unconditional):
@@ -594,10 +603,20 @@ def lmer(
     obj = LmmObjective(blocks, reml)
     lower = np.concatenate([t.theta_lower() for t in terms])
     x0 = np.concatenate([t.theta_start() for t in terms]) if start is None else np.asarray(start)
-    opt = optimize_theta(obj, x0, lower)
     if calc_derivs is None:
         calc_derivs = len(y) < 10_000
-    conv = check_convergence(obj, opt.x, opt.fun, lower, calc_derivs=calc_derivs)
+    with blas_threads(_fit_threads(blocks)):
+        opt = optimize_theta(obj, x0, lower)
+        derivs = None
+        extra = 0
+        if calc_derivs and not is_singular(opt.x, lower):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x, fx, g, H, extra = newton_polish(obj, opt.x, opt.fun, lower)
+            if fx < opt.fun:
+                opt = OptResult(x, fx, opt.nevals, opt.status, opt.message)
+            derivs = (g, H)
+        conv = check_convergence(obj, opt.x, opt.fun, lower, calc_derivs=calc_derivs, derivs=derivs)
+        conv.nevals += extra
     for msg in conv.messages:
         if msg.startswith("boundary (singular)"):
             warnings.warn(msg, SingularFitWarning, stacklevel=2)
@@ -620,6 +639,8 @@ def lmer(
         data_name,
     )
     model._kept_columns = kept_columns
+    if isinstance(weights, str):
+        model.frame_weights_name = weights
     model.optinfo["seconds"] = time.perf_counter() - t0
     return model
 

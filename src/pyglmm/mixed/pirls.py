@@ -291,10 +291,13 @@ class Pirls:
                     "PIRLS step-halvings failed to reduce the penalized deviance "
                     f"(at theta = {np.array2string(theta, precision=4)})"
                 )
+            deta = float(np.max(np.abs(eta_c - eta))) if math.isfinite(pdev) else math.inf
             st, eta, mu, devres = cand, eta_c, mu_c, dev_c
             change = abs(pdev - pdev_c) / max(abs(pdev_c), 1e-300)
             pdev = pdev_c
-            if change < self.tol:
+            # converged: negligible change of the penalized deviance *and* of η (Fisher
+            # scoring converges only linearly for non-canonical links)
+            if change < self.tol and deta < 1e3 * math.sqrt(self.tol):
                 converged = True
         else:
             if not converged:

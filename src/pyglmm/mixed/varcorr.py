@@ -55,4 +55,7 @@ def varcorr_frame(
                 rows.append((name, t.cnames[j], t.cnames[i], S[i, j], corr))
     if sigma is not None:
         rows.append(("Residual", None, None, sigma**2, sigma))
-    return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+    df = pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+    for col in ("var1", "var2"):  # missing names are None (R's NA), not NaN
+        df[col] = pd.Series([v if isinstance(v, str) else None for v in df[col]], dtype=object)
+    return df
