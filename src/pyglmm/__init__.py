@@ -6,7 +6,8 @@ from pyglmm.glm import glm
 from pyglmm.linear import lm, random_anova
 from pyglmm.mixed.glmer import glmer
 from pyglmm.mixed.glmer_nb import glmer_nb
+from pyglmm.mixed.lmer import lmer
 
 __version__ = "0.1.0"
 
-__all__ = ["datasets", "glmer", "glmer_nb", "lm", "random_anova", "__version__"]
+__all__ = ["datasets", "glmer", "glmer_nb", "lm", "lmer", "random_anova", "__version__"]
