@@ -78,7 +78,9 @@ def main() -> None:
         spec = {"kind": "glm", "formula": case["formula"], "family": case["family"]}
         if have_pg:
             results.append(
-                peers.run("pyglmm", peers.fit_pyglmm(df, spec), reps=reps, warmup=True, budget=budget)
+                peers.run(
+                    "pyglmm", peers.fit_pyglmm(df, spec), reps=reps, warmup=True, budget=budget
+                )
             )
         else:
             print("pyglmm: not available yet (pyglmm.glm missing)")
@@ -119,7 +121,9 @@ def main() -> None:
         if "pyglmm" in by:
             pg = by["pyglmm"].seconds
             diffs = [
-                common.max_rel_diff(r.coef, by["pyglmm"].coef) for p, r in by.items() if p != "pyglmm"
+                common.max_rel_diff(r.coef, by["pyglmm"].coef)
+                for p, r in by.items()
+                if p != "pyglmm"
             ]
             line = (
                 f"{case['title']}: pyglmm/glum = "

@@ -99,7 +99,9 @@ def cases(quick: bool) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small data, 2 repetitions: smoke run")
-    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 5; 3 if > 10^4 rows)")
+    ap.add_argument(
+        "--reps", type=int, default=None, help="repetitions (default 5; 3 if > 10^4 rows)"
+    )
     ap.add_argument("--no-r", action="store_true", help="skip lme4")
     ap.add_argument("--no-statsmodels", action="store_true", help="skip statsmodels MixedLM")
     ap.add_argument("--no-memory", action="store_true", help="skip the pyglmm memory probe")
@@ -126,7 +128,9 @@ def main() -> None:
         spec = {"kind": "lmer", "formula": case["formula"], "reml": reml}
         if have_pg:
             results.append(
-                peers.run("pyglmm", peers.fit_pyglmm(df, spec), reps=reps, warmup=True, budget=budget)
+                peers.run(
+                    "pyglmm", peers.fit_pyglmm(df, spec), reps=reps, warmup=True, budget=budget
+                )
             )
         else:
             print("pyglmm: not available yet (pyglmm.lmer missing)")
@@ -200,7 +204,9 @@ def main() -> None:
                 parts.append(f"lme4/pyglmm = {by['lme4'].seconds / pg:.1f} (target >= 20)")
             objs = {p: r.objective for p, r in by.items() if math.isfinite(r.objective)}
             if objs:
-                parts.append(f"pyglmm objective - best = {by['pyglmm'].objective - min(objs.values()):.2e}")
+                parts.append(
+                    f"pyglmm objective - best = {by['pyglmm'].objective - min(objs.values()):.2e}"
+                )
             if mem and "rss_peak_mib" in mem:
                 parts.append(f"peak RSS {mem['rss_peak_mib']:.0f} MiB (target < 1024)")
             summary.append(f"{case['name']}: " + ", ".join(parts))

@@ -55,7 +55,7 @@ class FitResult:
     coef: np.ndarray | None = None
     names: list[str] | None = None
     objective: float = math.nan
-    n_eval: int | None = None
+    n_eval: int | str | None = None
     note: str = ""
     skipped: bool = False
 
@@ -161,7 +161,9 @@ def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     """Print a GitHub-markdown table (also readable on a terminal) and return its text."""
     cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     text = "\n".join(lines)
     print(text, flush=True)
@@ -258,8 +260,12 @@ def machine_info() -> dict[str, str]:
                 text=True,
                 timeout=60,
             ).stdout.strip()
+    load = "unknown"
+    with contextlib.suppress(OSError):
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     return {
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load average at start (1/5/15 min)": load,
         "nproc": str(os.cpu_count()),
         "cpu": cpu,
         "memory": mem,

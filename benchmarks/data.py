@@ -85,7 +85,9 @@ def glm_dense(n: int, family: str, p: int = 20, seed: int = 1) -> pd.DataFrame:
 
 
 @cache
-def glm_factor(n: int = 100_000, n_levels: int = 1000, p_num: int = 5, seed: int = 2) -> pd.DataFrame:
+def glm_factor(
+    n: int = 100_000, n_levels: int = 1000, p_num: int = 5, seed: int = 2
+) -> pd.DataFrame:
     """Poisson data with a ``n_levels``-level factor ``f`` and ``p_num`` numeric covariates:
     ``y ~ x1 + ... + x5 + f`` has 1 + p_num + (n_levels - 1) columns."""
     rng = np.random.default_rng(seed)

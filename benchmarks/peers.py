@@ -78,12 +78,26 @@ def run(
 # pyglmm
 
 
-def pyglmm_has(name: str) -> bool:
+def pyglmm_fn(name: str) -> Callable[..., Any] | None:
+    """``pyglmm.<name>``, or (before it is exported) ``pyglmm.mixed.<name>.<name>``."""
     try:
         import pyglmm
     except ImportError:
-        return False
-    return callable(getattr(pyglmm, name, None))
+        return None
+    fn = getattr(pyglmm, name, None)
+    if callable(fn):
+        return fn
+    try:
+        import importlib
+
+        fn = getattr(importlib.import_module(f"pyglmm.mixed.{name}"), name, None)
+    except ImportError:
+        return None
+    return fn if callable(fn) else None
+
+
+def pyglmm_has(name: str) -> bool:
+    return pyglmm_fn(name) is not None
 
 
 def _pg_coef(m: Any) -> tuple[np.ndarray, list[str] | None]:
@@ -98,16 +112,18 @@ def _pg_coef(m: Any) -> tuple[np.ndarray, list[str] | None]:
     raise AttributeError("pyglmm result has neither fixef nor coef")
 
 
-def _pg_n_eval(m: Any) -> int | None:
+def _pg_n_eval(m: Any) -> int | str | None:
     for attr in ("n_eval", "feval", "nfev", "n_evals", "evaluations"):
         v = getattr(m, attr, None)
         if isinstance(v, int | np.integer):
             return int(v)
     info = getattr(m, "optinfo", None)
     if isinstance(info, dict):
-        for key in ("feval", "n_eval", "nfev"):
+        for key in ("nevals", "feval", "n_eval", "nfev"):
             if key in info:
-                return int(info[key])
+                n = int(info[key])
+                total = info.get("nevals_total")
+                return f"{n} ({int(total)} total)" if total and int(total) != n else n
     return None
 
 
@@ -119,16 +135,17 @@ def _pg_value(m: Any, attr: str) -> float:
 def pyglmm_call(spec: dict[str, Any]) -> Callable[[pd.DataFrame], Any]:
     """The pyglmm fit a spec describes (``kind``: glm / lmer / glmer), as ``data -> fit``.
     Shared by the timed runs and the memory probe."""
-    import pyglmm as pg
-
     kind = spec["kind"]
     formula = spec["formula"]
+    fn = pyglmm_fn(kind)
+    if fn is None:
+        raise ImportError(f"pyglmm.{kind} not available", name="pyglmm")
     if kind == "glm":
-        return lambda df: pg.glm(formula, df, family=spec["family"])
+        return lambda df: fn(formula, df, family=spec["family"])
     if kind == "lmer":
-        return lambda df: pg.lmer(formula, df, reml=spec["reml"])
+        return lambda df: fn(formula, df, reml=spec["reml"])
     if kind == "glmer":
-        return lambda df: pg.glmer(formula, df, family=spec["family"])
+        return lambda df: fn(formula, df, family=spec["family"])
     raise ValueError(kind)
 
 
@@ -271,8 +288,11 @@ def fit_mixedlm(df: pd.DataFrame, formula: str, family: str = "gaussian", reml: 
                 fe = r.fixef()
                 ll = r.logLik()
                 ll = float(getattr(ll, "value", ll))
-                return np.array(list(fe.values())), list(fe), -2 * ll, _int_or_none(
-                    getattr(r, "function_evals", None)
+                return (
+                    np.array(list(fe.values())),
+                    list(fe),
+                    -2 * ll,
+                    _int_or_none(getattr(r, "n_iter", None)),
                 )
 
         return fit, extract
