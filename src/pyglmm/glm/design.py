@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyglmm.glm.weighted_ls import weighted_crossprod
+from pyglmm.glm.weighted_ls import BLOCK_ROWS, weighted_crossprod_blocked
 
 
 class DenseDesign:
@@ -36,9 +36,8 @@ class DenseDesign:
     def crossprod(self, sw: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r"""Upper triangle of :math:`X^\top W X` and :math:`X^\top W^{1/2} u` (sw = W^{1/2})."""
         if self._buffer is None:
-            self._buffer = np.empty_like(self.X)
-        A, Xs = weighted_crossprod(self.X, sw, self._buffer)
-        return A, Xs.T @ u
+            self._buffer = np.empty((BLOCK_ROWS, self.X.shape[1]))
+        return weighted_crossprod_blocked(self.X, sw, u, self._buffer)
 
     def weighted_matrix(self, sw: np.ndarray) -> np.ndarray:
         r""":math:`W^{1/2}X` as a dense array (for the exact rank decision)."""
@@ -99,13 +98,12 @@ class FactorBlockDesign:
         k, m = self.D.shape[1], self.m
         w = sw * sw
         if self._buffer is None:
-            self._buffer = np.empty_like(self.D)
+            self._buffer = np.empty((BLOCK_ROWS, k))
         A = np.zeros((k + m, k + m))
         rhs = np.empty(k + m)
         if k:
-            Add, Ds = weighted_crossprod(self.D, sw, self._buffer)
+            Add, rhs[:k] = weighted_crossprod_blocked(self.D, sw, u, self._buffer)
             A[:k, :k] = Add
-            rhs[:k] = Ds.T @ u
         su = sw * u
         cs = self._codes_safe
         A[np.arange(k, k + m), np.arange(k, k + m)] = np.bincount(cs, w, minlength=m + 1)[:m]
