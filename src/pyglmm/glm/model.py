@@ -25,6 +25,12 @@ from pyglmm.families import Family, NegativeBinomial, get_family
 from pyglmm.formula.expressions import evaluate
 from pyglmm.formula.frame import ModelFrame, model_frame
 from pyglmm.glm.control import GLMControl
+from pyglmm.glm.dispersion import (
+    deviance_dispersion,
+    fletcher_dispersion,
+    pearson_chisq,
+    pearson_dispersion,
+)
 from pyglmm.glm.irls import IRLSFit, fit_irls, null_deviance
 from pyglmm.glm.weighted_ls import cholesky_inverse
 
@@ -159,16 +165,10 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         else:
             self.dispersion = float("nan")
         mu, y, pw = fit.mu, fit.y, fit.prior_weights
-        var = family.variance(mu)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pearson_x2 = float(np.sum(pw * (y - mu) ** 2 / var))
-            used = pw > 0
-            s_bar = float(np.mean((family.variance_derivative(mu) * (y - mu) / var)[used]))
-        self.pearson_chisq = pearson_x2
-        df = self.df_resid if self.df_resid > 0 else np.nan
-        self.dispersion_pearson = pearson_x2 / df
-        self.dispersion_fletcher = self.dispersion_pearson / (1 - s_bar)
-        self.dispersion_deviance = self.deviance / df
+        self.pearson_chisq = pearson_chisq(y, mu, family, pw)
+        self.dispersion_pearson = pearson_dispersion(y, mu, family, self.df_resid, pw)
+        self.dispersion_fletcher = fletcher_dispersion(y, mu, family, self.df_resid, pw)
+        self.dispersion_deviance = deviance_dispersion(self.deviance, self.df_resid)
 
         # covariance --------------------------------------------------------
         p = len(names)
