@@ -334,3 +334,29 @@ def test_plot_panels_come_from_the_shared_implementation(machines):
     table = m.influence()
     assert list(table.columns[-5:]) == ["dffit", "cov.r", "cook.d", "hat", "inf"]
     np.testing.assert_allclose(table["hat"], 1 / 3)  # K = 3 replicates per cell
+
+
+class TestFewResidualDegreesOfFreedom:
+    def test_all_residuals_printed_when_df_resid_at_most_5(self, machines):
+        ref = load_reference("small")
+        data = machines.set_axis(machines.index + 1)  # R's row names
+        m = pg.lm("score ~ Machine", data.loc[ref["rows"]])
+        check_summary(m, ref["fit"])
+        ours = str(m.summary()).splitlines()
+        theirs = ref["fit"]["summary_text"].splitlines()
+        assert ours[5].split() == theirs[5].split() == [str(r) for r in ref["rows"]]
+        np.testing.assert_allclose(
+            [float(v) for v in ours[6].split()], [float(v) for v in theirs[6].split()], atol=1e-12
+        )
+        # R prints a residual of rounding noise (1.388e-17), which sets that block's width;
+        # the rest is R's text
+        assert not same_text("\n".join(ours[:5] + ours[7:]), "\n".join(theirs[:5] + theirs[7:]))
+
+    def test_saturated_fit_prints_as_r(self, machines):
+        ref = load_reference("small")
+        data = machines.set_axis(machines.index + 1)
+        m = pg.lm("score ~ Machine", data.loc[ref["saturated_rows"]])
+        assert m.df_resid == 0 and np.isnan(m.sigma)
+        np.testing.assert_allclose(m.coef, ref["saturated_coef"], rtol=1e-12)
+        assert np.isnan(m.se).all() and np.isnan(m.adj_r_squared) and m.r_squared == 1
+        assert not same_text(m.summary(), ref["saturated_text"])

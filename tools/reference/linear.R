@@ -214,6 +214,17 @@ save("negative_component", list(
   additive_sigma2_b = (msn1[["blk"]] - msn1[["Residuals"]]) / 6,
   additive_sigma2 = msn1[["Residuals"]]
 ))
+# ---- few residual df (all residuals printed) and a saturated fit ----------------------
+small_rows <- c(1, 2, 19, 20, 37, 38, 39)
+sm <- lm(score ~ Machine, data = M[small_rows, ])
+sat <- lm(score ~ Machine, data = M[c(1, 19, 37), ])
+save("small", list(
+  rows = small_rows, fit = lm_summary(sm),
+  saturated_rows = c(1, 19, 37),
+  saturated_text = paste(capture.output(print(summary(sat))), collapse = "\n"),
+  saturated_coef = num(coef(sat))
+))
+
 # ---- R's number formatting used by the printed tables ------------------------------
 fx <- list(
   c(1755.26333333333, 1241.895, 426.53, 33.2866666666669), c(0.000285548485771282, 0.5, 12),

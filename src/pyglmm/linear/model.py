@@ -127,6 +127,8 @@ class LinearModelSummary:
     fstatistic: tuple[float, float, float] | None
     f_p_value: float | None
     n_dropped: int
+    residual_names: list[str]
+    aliased: np.ndarray
 
     def __str__(self) -> str:
         digits = 4
@@ -138,7 +140,7 @@ class LinearModelSummary:
                 zapsmall(q, digits + 1), ["Min", "1Q", "Median", "3Q", "Max"], digits
             )
         elif self.df_resid > 0:
-            names = [str(i + 1) for i in range(len(self.residuals))]
+            names = [str(i) for i in self.residual_names]
             lines += print_named_vector(self.residuals, names, digits)
         else:
             lines.append(f"ALL {self.rank} residuals are 0: no residual degrees of freedom!")
@@ -158,8 +160,9 @@ class LinearModelSummary:
             tst_ind=[2],
             has_pvalue=True,
             na_print="NA",
+            nan_mask=np.isnan(cf.to_numpy(dtype=float)) & ~np.asarray(self.aliased)[:, None],
         )
-        sigma = format_real([signif(self.sigma, digits)], 7)[0].strip()
+        sigma = format_real([signif(self.sigma, digits)], 7, na="NaN")[0].strip()
         lines += ["", f"Residual standard error: {sigma} on {self.df_resid} degrees of freedom"]
         if self.n_dropped:
             lines.append(
@@ -301,11 +304,10 @@ class LinearModel(DiagnosticsMixin):
         self.r_squared = mss / (mss + rss) if mss + rss > 0 else float("nan")
         df_int = 1 if self.has_intercept else 0
         n = self.nobs
-        if self.df_resid > 0:
-            self.adj_r_squared = 1 - (1 - self.r_squared) * ((n - df_int) / self.df_resid)
-        else:
-            self.adj_r_squared = float("nan")
-        if self.rank != df_int and self.df_resid > 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.float64(n - df_int) / np.float64(self.df_resid)
+            self.adj_r_squared = float(1 - (1 - self.r_squared) * ratio)
+        if self.rank != df_int:
             fval = (mss / (self.rank - df_int)) / self.dispersion
             self.fstatistic: tuple[float, float, float] | None = (
                 float(fval),
@@ -324,10 +326,11 @@ class LinearModel(DiagnosticsMixin):
         else:
             self.null_deviance = float(np.sum(wz * z**2))
         # logLik.lm: 0.5 * sum(log w) - n/2 (log(2 pi) + 1 - log(n) + log(sum w e^2))
-        self.loglik = float(
-            0.5 * np.sum(np.log(w[used]))
-            - n / 2 * (np.log(2 * np.pi) + 1 - np.log(n) + np.log(rss))
-        )
+        with np.errstate(divide="ignore"):
+            self.loglik = float(
+                0.5 * np.sum(np.log(w[used]))
+                - n / 2 * (np.log(2 * np.pi) + 1 - np.log(n) + np.log(rss))
+            )
         self.df_loglik = self.rank + 1
         self.aic = -2 * self.loglik + 2 * self.df_loglik
         self.bic = -2 * self.loglik + np.log(n) * self.df_loglik
@@ -382,6 +385,8 @@ class LinearModel(DiagnosticsMixin):
             fstatistic=self.fstatistic,
             f_p_value=self.f_p_value,
             n_dropped=self.frame.n_dropped,
+            residual_names=[str(i) for i in self.row_labels],
+            aliased=self.aliased,
         )
 
     def tidy(self, conf_int: bool = False, level: float = 0.95) -> pd.DataFrame:

@@ -131,7 +131,8 @@ def zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
 
 def format_c(x: float, digits: int) -> str:
     """R's ``formatC(x, digits=digits)``: C's ``%.<digits>g``, at least ``digits + 1`` wide."""
-    return f"{x:.{digits}g}".rjust(digits + 1)
+    text = f"{x:.{digits}g}" if math.isfinite(x) else _nonfinite(x, "NaN")
+    return text.rjust(digits + 1)
 
 
 def format_pval(
@@ -139,9 +140,9 @@ def format_pval(
 ) -> list[str]:
     """R's ``format.pval``: p-values below ``eps`` print as ``< eps``."""
     pv = np.asarray(pv, dtype=float).reshape(-1)
-    out = [""] * len(pv)
+    out = ["NA"] * len(pv)
     is0 = pv < eps
-    rest = [i for i in range(len(pv)) if not is0[i]]
+    rest = [i for i in range(len(pv)) if not is0[i] and not np.isnan(pv[i])]
     nc = 0
     if rest:
         vals = pv[rest]
@@ -210,6 +211,7 @@ def print_coefmat(
     has_pvalue: bool = True,
     na_print: str = "NA",
     signif_legend: bool = True,
+    nan_mask: np.ndarray | None = None,
 ) -> list[str]:
     """R's ``printCoefmat``: the coefficient table of ``summary`` and the ``anova`` tables.
 
@@ -218,6 +220,8 @@ def print_coefmat(
     values : numpy.ndarray
         The numeric matrix (NaN for NA); the last column is the p-value when
         ``has_pvalue``.
+    nan_mask : numpy.ndarray of bool, optional
+        Cells that are R's ``NaN`` rather than ``NA`` (printed ``"NaN"``).
     cs_ind, tst_ind, zap_ind : sequence of int
         Columns formatted as coefficient/standard error (jointly), as test
         statistics, and columns passed through ``zapsmall`` first (0-based).
@@ -272,6 +276,8 @@ def print_coefmat(
         for col in range(nc):
             if ina[r, col]:
                 cells[r][col] = na_print
+                if nan_mask is not None and nan_mask[r, col]:
+                    cells[r][col] = "NaN"
     stars = False
     names = list(col_names)
     if has_pvalue:
