@@ -137,7 +137,6 @@ class GeneralizedLinearMixedModel:
     """
 
     _terms_in_re_form = LinearMixedModel._terms_in_re_form
-    _random_part = LinearMixedModel._random_part
     ranef = LinearMixedModel.ranef
     fixef_correlation = LinearMixedModel.fixef_correlation
 
@@ -377,7 +376,11 @@ class GeneralizedLinearMixedModel:
             from pyglmm.formula.expressions import evaluate
 
             nd = to_pandas(newdata)
-            X = self.frame.fixed.transform(nd)
+            # grouping factors are not part of the fixed design (new levels are fine there)
+            gf = {f for t in self.terms for f in t.factors}
+            fixed_txt = self.frame.formula.fixed
+            drop = [c for c in nd.columns if c in gf and c not in fixed_txt]
+            X = self.frame.fixed.transform(nd.drop(columns=drop))
             if self._kept_columns is not None:
                 X = X[:, self._kept_columns]
             eta = X @ self.fixef.to_numpy()
@@ -388,6 +391,23 @@ class GeneralizedLinearMixedModel:
         return eta if type == "link" else self.family.linkinv(eta)
 
     _kept_columns: np.ndarray | None = None
+
+    def _random_part(
+        self, newdata: pd.DataFrame, terms_used: list[int], allow_new_levels: bool
+    ) -> np.ndarray:
+        """``Σ_k Z_k b̂_k`` on new data (new levels contribute 0 when allowed)."""
+        from pyglmm.mixed.lmer import _codes_in
+
+        out = np.zeros(len(newdata))
+        for k in terms_used:
+            t = self.terms[k]
+            codes = _codes_in(newdata, t, allow_new_levels)
+            # the grouping factors are not variables of the term's own model matrix
+            drop = [c for c in t.factors if c in newdata.columns and c not in t.cnames]
+            z = t.design.transform(newdata.drop(columns=drop))
+            ok = codes >= 0
+            out[ok] += np.einsum("ij,ij->i", z[ok], self._b[k][codes[ok]])
+        return out
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Simulate responses (unconditional, as lme4's ``simulate``: new ``u ~ N(0, I)``).
@@ -686,6 +706,11 @@ def _fit(
         theta0 = np.asarray(start["theta"], dtype=float)
     with np.errstate(all="ignore"):
         eta_start = fam.linkfun(mustart)
+    try:
+        pirls.set_start(eta_start)
+        pirls.laplace(theta0)
+    except PirlsError as exc:
+        raise PirlsError(f"glmer: PIRLS failed at the start values: {exc}") from None
     s1 = _stage1(pirls, theta0, lower, eta_start)
     if not math.isfinite(s1.fun):
         raise PirlsError(

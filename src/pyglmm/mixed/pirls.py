@@ -131,6 +131,8 @@ class Pirls:
         self.resp = response
         self.n, self.p = self.X.shape
         self.tol = tol
+        #: and the largest change of η in the last step below this
+        self.eta_tol = 1e-9
         self.maxit = maxit
         self.blocks_u = WeightedBlocks(terms, self.X, with_x=False)
         self._blocks_ux: WeightedBlocks | None = None
@@ -297,11 +299,19 @@ class Pirls:
             pdev = pdev_c
             # converged: negligible change of the penalized deviance *and* of η (Fisher
             # scoring converges only linearly for non-canonical links)
-            if change < self.tol and deta < 1e3 * math.sqrt(self.tol):
+            if change < self.tol and deta < self.eta_tol:
                 converged = True
         else:
             if not converged:
-                raise PirlsError(f"PIRLS did not converge in {self.maxit} iterations")
+                hint = ""
+                if self.resp.family.name == "binomial":
+                    eps = 1e-8
+                    if np.mean((mu < eps) | (mu > 1 - eps)) > 0.05:
+                        hint = (
+                            ": fitted probabilities approach 0 or 1 (probable complete "
+                            "separation by the fixed effects)"
+                        )
+                raise PirlsError(f"PIRLS did not converge in {self.maxit} iterations{hint}")
         self.state = st
         self.factor = factor
         self.eta, self.mu, self.devres = eta, mu, devres
