@@ -19,7 +19,9 @@ from pyglmm.plots.lowess import lowess
 from pyglmm.plots.regression import (
     cooks_plot,
     diagnostic_panels,
+    histogram_density,
     normal_scores,
+    pretty,
     qqline_coefficients,
     residual_panels,
 )
@@ -171,3 +173,23 @@ def test_plot_helpers_match_r():
     np.testing.assert_allclose(normal_scores(ref["lowess_y"]), ref["qqnorm_y"], rtol=1e-12)
     np.testing.assert_allclose(qqline_coefficients(ref["small"]), ref["qqline_small"])
     np.testing.assert_allclose(qqline_coefficients(ref["lowess_y"]), ref["qqline_y"])
+
+
+def test_pretty_and_histogram_match_r():
+    ref = json.loads((FIXTURES / "hist_pretty.json").read_text())
+    for case in ref["pretty"]:
+        np.testing.assert_allclose(
+            pretty(case["lo"], case["up"], int(case["n"])), case["value"], rtol=1e-12
+        )
+    for key in ("hist_ceb", "hist_lm"):
+        breaks, density = histogram_density(ref[key]["x"])
+        np.testing.assert_allclose(breaks, ref[key]["breaks"], rtol=1e-12)
+        np.testing.assert_allclose(density, ref[key]["density"], rtol=1e-12, atol=1e-15)
+
+
+def test_histogram_panel_draws_r_histogram():
+    m = fit("ceb_poisson_rounded")
+    hist = m.plot_residuals(type="deviance").get_axes()[1]
+    breaks, density = histogram_density(m.residuals("deviance"))
+    np.testing.assert_allclose([p.get_x() for p in hist.patches], breaks[:-1])
+    np.testing.assert_allclose([p.get_height() for p in hist.patches], density)

@@ -106,3 +106,16 @@ writeLines(toJSON(list(
   small = small, qqnorm_small = qqnorm(small, plot.it = FALSE)$x, qqline_small = ql(small),
   qqnorm_y = qqnorm(y, plot.it = FALSE)$x, qqline_y = ql(y)
 ), digits = NA, auto_unbox = TRUE, pretty = TRUE), paste0(out, "plot_helpers.json"))
+
+# hist(freq = FALSE) of residuals: Sturges classes, pretty() breaks, right-closed cells
+h_ceb <- hist(residuals(glm(round(y) ~ dur + res + educ + offset(log(n)), family = poisson, data = ceb)),
+              plot = FALSE)
+h_lm <- hist(residuals(lm(Reaction ~ Days, data = ss)), plot = FALSE)
+pr <- list(c(0, 1, 5), c(-2.296, 3.678, 7), c(0.00123, 0.00456, 5), c(-110.85, 139.95, 9),
+           c(3, 3, 5), c(-1e-3, 2e5, 4))
+writeLines(toJSON(list(
+  hist_ceb = list(x = nn(residuals(glm(round(y) ~ dur + res + educ + offset(log(n)), family = poisson, data = ceb))),
+                  breaks = h_ceb$breaks, density = h_ceb$density),
+  hist_lm = list(x = nn(residuals(lm(Reaction ~ Days, data = ss))), breaks = h_lm$breaks, density = h_lm$density),
+  pretty = lapply(pr, function(a) list(lo = a[1], up = a[2], n = a[3], value = pretty(c(a[1], a[2]), n = a[3])))
+), digits = NA, auto_unbox = TRUE, pretty = TRUE), paste0(out, "hist_pretty.json"))

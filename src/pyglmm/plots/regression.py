@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from pyglmm.errors import PyglmmError
@@ -78,6 +79,79 @@ def qqline_coefficients(values: np.ndarray) -> tuple[float, float]:
     x = stats.norm.ppf([0.25, 0.75])
     slope = (y[1] - y[0]) / (x[1] - x[0])
     return float(y[0] - slope * x[0]), float(slope)
+
+
+def pretty(lo: float, up: float, n: int = 5, min_n: int | None = None) -> np.ndarray:
+    """R's ``pretty``: about ``n + 1`` equally spaced round values covering ``[lo, up]``.
+
+    The algorithm of R's ``R_pretty`` (units 1, 2, 5 times a power of ten, with R's
+    ``high.u.bias = 1.5`` and ``u5.bias = 2.75``).
+    """
+    if min_n is None:
+        min_n = n // 3
+    h, h5 = 1.5, 0.5 + 1.5 * 1.5
+    eps = np.finfo(float).eps
+    rounding_eps = 1e-10
+    dx = up - lo
+    if dx == 0 and up == 0:
+        cell, small = 1.0, True
+    else:
+        cell = max(abs(lo), abs(up))
+        u = 1 + (1 / (1 + h) if h5 >= 1.5 * h + 0.5 else 1.5 / (1 + h5))
+        u *= max(1, n) * eps
+        small = dx < cell * u * 3
+    if small:
+        if cell > 10:
+            cell = 9 + cell / 10
+        cell *= 0.75
+        if min_n > 1:
+            cell /= min_n
+    else:
+        cell = dx
+        if n > 1:
+            cell /= n
+    base = 10.0 ** np.floor(np.log10(cell))
+    unit = base
+    if 2 * base - cell < h * (cell - unit):
+        unit = 2 * base
+        if 5 * base - cell < h5 * (cell - unit):
+            unit = 5 * base
+            if 10 * base - cell < h * (cell - unit):
+                unit = 10 * base
+    ns = np.floor(lo / unit + rounding_eps)
+    nu = np.ceil(up / unit - rounding_eps)
+    while ns * unit > lo + rounding_eps * unit:
+        ns -= 1
+    while nu * unit < up - rounding_eps * unit:
+        nu += 1
+    k = int(0.5 + nu - ns)
+    if k < min_n:
+        k = min_n - k
+        if ns >= 0:
+            nu += k // 2
+            ns -= k // 2 + k % 2
+        else:
+            ns -= k // 2
+            nu += k // 2 + k % 2
+    return np.arange(ns, nu + 0.5) * unit
+
+
+def histogram_density(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R's ``hist(x, freq = FALSE)``: Sturges breaks by ``pretty``, right-closed cells.
+
+    Returns the breaks and the densities (counts / (n * width)).
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    n_class = int(np.ceil(np.log2(v.size) + 1))
+    breaks = pretty(float(v.min()), float(v.max()), n_class, min_n=1)
+    fuzz = 1e-7 * float(np.median(np.diff(breaks)))
+    edges = breaks.copy()
+    edges[1:] += fuzz  # right-closed (a, b], the first cell closed on the left, as R
+    edges[0] -= fuzz
+    counts, _ = np.histogram(v, bins=edges)
+    density = counts / (v.size * np.diff(breaks))
+    return breaks, density
 
 
 def _labels(model: Any) -> np.ndarray:
@@ -258,6 +332,7 @@ def residuals_vs_leverage(
                 )
     ax.set_ylim(*ylim)
     ax.legend(loc="lower left", fontsize=7, frameon=False)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.set_xlabel("Leverage")
     ax.set_title(CAPTIONS[5], fontsize=10)
     _annotate(ax, h, d.rs, d.labels, top)
@@ -375,14 +450,18 @@ def qq_plot(ax: Axes, values: np.ndarray, labels=None, *, id_n: int = 0, ylabel:
 
 
 def histogram_with_normal(ax: Axes, values: np.ndarray, *, xlabel: str = "") -> None:
-    """Density histogram (R's ``hist(freq=FALSE)`` breaks) with the normal density overlaid.
+    """Density histogram (R's ``hist(freq=FALSE)``) with the normal density overlaid.
 
     The normal curve has the residuals' mean and standard deviation, as the notes'
     ``dnorm(x, mean(r), sd(r))``.
     """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
-    ax.hist(v, bins="sturges", density=True, facecolor="lightgray", edgecolor="black", lw=0.7)
+    breaks, density = histogram_density(v)
+    ax.bar(
+        breaks[:-1], density, width=np.diff(breaks), align="edge",
+        facecolor="lightgray", edgecolor="black", lw=0.7,
+    )  # fmt: skip
     mean, sd = float(np.mean(v)), float(np.std(v, ddof=1))
     lo = min(v.min(), mean - 3.5 * sd)
     hi = max(v.max(), mean + 3.5 * sd)
