@@ -261,3 +261,20 @@ def test_pg_lmer_reml_equals_anova_estimates(dataset, formula, args):
     vc = fit.varcorr.set_index("group")["vcov"]
     for group, estimate in res.variance_components["estimate"].items():
         assert vc[group] == pytest.approx(estimate, rel=1e-5), group
+
+
+def test_pg_lmer_puts_a_negative_anova_estimate_on_the_boundary():
+    """When the ANOVA estimate of sigma2_b is negative, REML gives 0 (as lme4 does)."""
+    if not hasattr(pg, "lmer"):
+        pytest.skip("pg.lmer is not available yet")
+    ref = load_reference("negative_component")
+    data = pd.DataFrame(ref["data"])
+    with pytest.warns(pg.errors.SingularFitWarning):
+        fit = pg.lmer("y ~ trt + (1 | blk) + (1 | blk:trt)", data, reml=True)
+    vc = fit.varcorr.set_index("group")["vcov"]
+    lme4 = dict(zip(ref["lmer_reml"]["group"], ref["lmer_reml"]["vcov"], strict=True))
+    assert pg.random_anova(data, "y", "trt", "blk").variance_components.loc["blk", "estimate"] < 0
+    assert vc["blk"] == pytest.approx(0.0, abs=1e-8)
+    # lme4's optimizer tolerance at the boundary: compare the others to 1e-4 relative
+    assert vc["blk:trt"] == pytest.approx(lme4["blk:trt"], rel=1e-4)
+    assert vc["Residual"] == pytest.approx(lme4["Residual"], rel=1e-4)
