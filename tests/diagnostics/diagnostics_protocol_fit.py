@@ -85,14 +85,30 @@ def _model_specs():
 
     ceb = pg.datasets.load("ceb")
     ss = pg.datasets.load("sleepstudy")
+    ss_aliased = ss.assign(Days2=2 * ss["Days"])
+    cbpp = pg.datasets.load("cbpp")
+    cbpp_zero = cbpp.assign(w=cbpp["size"].astype(float))
+    cbpp_zero.loc[cbpp_zero.index[[0, 4]], "w"] = 0.0
     return {
         "ceb_poisson_rounded": ("round(y) ~ dur + res + educ + offset(log(n))", ceb, "poisson", {}),
         "ceb_poisson_unrounded": ("y ~ dur + res + educ + offset(log(n))", ceb, "poisson", {}),
         "cbpp_binomial": (
             "cbind(incidence, size - incidence) ~ period",
-            pg.datasets.load("cbpp"),
+            cbpp,
             "binomial",
             {},
+        ),
+        "cbpp_binomial_zero_weights": (
+            "incidence / size ~ period",
+            cbpp_zero,
+            "binomial",
+            {"weights": "w"},
+        ),
+        "sleepstudy_lm_aliased": (
+            "Reaction ~ Days + Days2",
+            ss_aliased,
+            "gaussian",
+            {"is_lm": True},
         ),
         "sleepstudy_gamma": ("Reaction ~ Days", ss, get_family("Gamma", link="log"), {}),
         "sleepstudy_lm": ("Reaction ~ Days", ss, "gaussian", {"is_lm": True}),
@@ -119,6 +135,8 @@ MODEL_NAMES = (
     "sleepstudy_lm",
     "machines_lm",
     "sleepstudy_lm_weighted",
+    "sleepstudy_lm_aliased",
+    "cbpp_binomial_zero_weights",
 )
 
 

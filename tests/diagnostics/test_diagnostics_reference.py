@@ -35,7 +35,9 @@ def _fit(name, kind):
     formula, data, family, kwargs = model_spec(name)
     kwargs = dict(kwargs)
     if kwargs.pop("is_lm", False):
-        return pg.lm(formula, data, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pg.errors.RankDeficiencyWarning)  # the aliased model
+            return pg.lm(formula, data, **kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pg.errors.DataWarning)  # non-integer ceb counts
         return pg.glm(formula, data, family=family, **kwargs)
@@ -46,9 +48,17 @@ def fit(request):
     return lambda name: _fit(name, request.param)
 
 
-def close(actual, expected, rtol=RTOL, atol=ATOL):
+def close(actual, expected, rtol=RTOL, atol=ATOL, ref=None):
+    """Compare to R's values; R leaves out cases with zero weight from influence measures."""
     expected = np.array([np.nan if v is None else v for v in expected], dtype=float)
-    np.testing.assert_allclose(np.asarray(actual, dtype=float), expected, rtol=rtol, atol=atol)
+    actual = np.asarray(actual, dtype=float)
+    if ref is not None and len(expected) != len(actual):
+        assert len(expected) == len(ref["active_rows"])
+        positions = [ref["row_labels"].index(r) for r in ref["active_rows"]]
+        inactive = np.setdiff1d(np.arange(len(actual)), positions)
+        assert np.all(np.isnan(actual[inactive]) | (actual[inactive] == 0))
+        actual = actual[positions]
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -78,7 +88,7 @@ def test_fit_matches_r(name, fit):
 def test_residuals(name, rtype, fit):
     res = fit(name).residuals(rtype)
     assert list(res.index) == list(fit(name).row_labels)
-    close(res, reference(name)["residuals"][rtype])
+    close(res, reference(name)["residuals"][rtype], ref=reference(name))
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -94,16 +104,16 @@ def test_partial_residuals(name, fit):
     part = fit(name).residuals("partial")
     assert list(part.columns) == list(ref)  # one column per term, as R
     for term, values in ref.items():
-        close(part[term], values)
+        close(part[term], values, ref=reference(name))
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_hat_and_cooks(name, fit):
     ref, m = reference(name), fit(name)
-    close(m.hat_values(), ref["hat"])
-    close(m.cooks_distance(), ref["cooks"])
-    close(m.dffits(), ref["dffits"])
-    close(m.covratio(), ref["covratio"])
+    close(m.hat_values(), ref["hat"], ref=ref)
+    close(m.cooks_distance(), ref["cooks"], ref=ref)
+    close(m.dffits(), ref["dffits"], ref=ref)
+    close(m.covratio(), ref["covratio"], ref=ref)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -112,8 +122,8 @@ def test_dfbeta_dfbetas(name, fit):
     dfb, dfbs = m.dfbeta(), m.dfbetas()
     assert list(dfb.columns) == list(ref["dfbeta"])
     for col in ref["dfbeta"]:
-        close(dfb[col], ref["dfbeta"][col])
-        close(dfbs[col], ref["dfbetas"][col])
+        close(dfb[col], ref["dfbeta"][col], ref=ref)
+        close(dfbs[col], ref["dfbetas"][col], ref=ref)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -124,11 +134,12 @@ def test_influence_measures(name, fit):
     assert list(table.columns[: len(r_cols)][-4:]) == ["dffit", "cov.r", "cook.d", "hat"]
     assert table.columns[-1] == "inf"
     for ours, theirs in zip(table.columns[:-1], r_cols, strict=True):
-        close(table[ours], ref["infmat"][theirs])
+        close(table[ours], ref["infmat"][theirs], ref=ref)
     flags = m.influence_flags()
     r_flags = np.column_stack([ref["is_inf"][c] for c in r_cols])
-    np.testing.assert_array_equal(flags.to_numpy(), r_flags)
-    np.testing.assert_array_equal(table["inf"].to_numpy(), r_flags.any(axis=1))
+    positions = [ref["row_labels"].index(r) for r in ref["active_rows"]]
+    np.testing.assert_array_equal(flags.to_numpy()[positions], r_flags)
+    np.testing.assert_array_equal(table["inf"].to_numpy()[positions], r_flags.any(axis=1))
 
 
 @pytest.mark.parametrize("name", ["ceb_poisson_rounded", "cbpp_binomial", "machines_lm"])

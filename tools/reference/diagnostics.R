@@ -54,6 +54,7 @@ ref <- function(name, m, dataset, notes = "", refit = TRUE) {
     call = paste(deparse(m$call, width.cutoff = 500L), collapse = " "),
     family = family(m)$family, link = family(m)$link, is_lm = !is_glm,
     row_labels = rownames(model.frame(m)),
+    active_rows = names(hatvalues(m)),
     coef = as.list(coef(m)), dispersion = phi, rank = m$rank, df_resid = df.residual(m),
     residuals = resid,
     partial = cols(part),
@@ -93,7 +94,14 @@ ref("sleepstudy_lm", lm(Reaction ~ Days, data = ss), "sleepstudy", "simple linea
 ref("machines_lm", lm(score ~ Machine + Worker, data = M), "Machines", "two factors, additive")
 ref("sleepstudy_lm_weighted", lm(Reaction ~ Days, data = ss, weights = Days + 1), "sleepstudy",
     "weights = Days + 1")
-cat("wrote", length(list.files(out, pattern = "json$")), "fixtures to", out, "\n")
+# Rank deficient: Days2 = 2 * Days is aliased (coefficient NA); influence uses the rank
+ss$Days2 <- 2 * ss$Days
+ref("sleepstudy_lm_aliased", lm(Reaction ~ Days + Days2, data = ss), "sleepstudy",
+    "Days2 = 2 * Days aliased")
+# Zero prior weights: those cases take no part in the fit and R drops them from influence()
+cb$w <- cb$size; cb$w[c(1, 5)] <- 0
+ref("cbpp_binomial_zero_weights", glm(incidence / size ~ period, family = binomial, data = cb, weights = w),
+    "cbpp", "weights = size, but 0 for rows 1 and 5", refit = FALSE)
 
 # Plot helpers: lowess (panel.smooth), qqnorm scores and qqline of plot.lm
 x <- ss$Days + ss$Reaction / 1000; y <- residuals(lm(Reaction ~ Days, data = ss))
@@ -119,3 +127,4 @@ writeLines(toJSON(list(
   hist_lm = list(x = nn(residuals(lm(Reaction ~ Days, data = ss))), breaks = h_lm$breaks, density = h_lm$density),
   pretty = lapply(pr, function(a) list(lo = a[1], up = a[2], n = a[3], value = pretty(c(a[1], a[2]), n = a[3])))
 ), digits = NA, auto_unbox = TRUE, pretty = TRUE), paste0(out, "hist_pretty.json"))
+cat("wrote", length(list.files(out, pattern = "json$")), "fixtures to", out, "\n")

@@ -228,10 +228,10 @@ class DiagnosticsMixin:
             used_assign = np.asarray(assign)[~np.asarray(self.aliased, dtype=bool)]
             columns, data = [], []
             for t_index, label in enumerate(terms, start=1):
+                # a term whose columns are all aliased contributes 0, as in R
                 cols = np.flatnonzero(used_assign == t_index)
-                if cols.size:
-                    columns.append(str(label))
-                    data.append(contrib[:, cols].sum(axis=1) + working)
+                columns.append(str(label))
+                data.append(contrib[:, cols].sum(axis=1) + working)
             values = np.column_stack(data) if data else np.empty((len(working), 0))
             return pd.DataFrame(values, index=self.row_labels, columns=columns)
         keep = [j for j, n in enumerate(names) if n != "(Intercept)"]
