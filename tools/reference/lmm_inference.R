@@ -26,13 +26,17 @@ save <- function(name, res) {
              paste0(out, name, ".json"))
 }
 
+tight <- lmerControl(optimizer = "nloptwrap",
+                     optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12))
 lmm_tests <- function(name, formula, data, dataset, notes = "") {
-  m <- eval(substitute(lmerTest::lmer(formula, data = data, REML = TRUE)))
+  # tight optimizer tolerances so that lme4 reaches the optimum to ~1e-10 (its default
+  # stops ~1e-7 short on sleep_grp, which moves p-values by ~1e-3 relative)
+  m <- eval(substitute(lmerTest::lmer(formula, data = data, REML = TRUE, control = tight)))
   L <- diag(length(fixef(m)))
   kr_adj <- as.matrix(pbkrtest::vcovAdj(as(m, "lmerMod")))
   res <- list(
     name = name, dataset = dataset, formula = deparse(formula, width.cutoff = 500L), notes = notes,
-    fixef_names = names(fixef(m)), theta = as.numeric(getME(m, "theta")), sigma = sigma(m),
+    fixef_names = names(fixef(m)), reml_criterion = REMLcrit(m), theta = as.numeric(getME(m, "theta")), sigma = sigma(m),
     coef_satterthwaite = tab(coef(summary(m, ddf = "Satterthwaite"))),
     coef_kenward_roger = tab(coef(summary(m, ddf = "Kenward-Roger"))),
     vcov = unname(as.matrix(vcov(m))),
