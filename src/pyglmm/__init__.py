@@ -2,7 +2,7 @@
 
 from pyglmm import datasets
 from pyglmm.anova import anova
-from pyglmm.glm import glm
+from pyglmm.glm import glm, glm_control
 from pyglmm.linear import lm, random_anova
 from pyglmm.mixed.glmer import glmer
 from pyglmm.mixed.glmer_nb import glmer_nb
@@ -10,4 +10,15 @@ from pyglmm.mixed.lmer import lmer
 
 __version__ = "0.1.0"
 
-__all__ = ["datasets", "glmer", "glmer_nb", "lm", "lmer", "random_anova", "__version__"]
+__all__ = [
+    "anova",
+    "datasets",
+    "glm",
+    "glm_control",
+    "glmer",
+    "glmer_nb",
+    "lm",
+    "lmer",
+    "random_anova",
+    "__version__",
+]

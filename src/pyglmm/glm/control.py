@@ -61,3 +61,12 @@ class GLMControl:
                 )
             return cls(**dict(control))
         raise PyglmmError("control must be a GLMControl, a dict or None")
+
+
+def glm_control(
+    epsilon: float = 1e-8, maxit: int = 25, trace: bool = False, halve_on_increase: bool = False
+) -> GLMControl:
+    """R's ``glm.control``: a :class:`GLMControl` with R's argument names and defaults."""
+    return GLMControl(
+        epsilon=epsilon, maxit=maxit, trace=trace, halve_on_increase=halve_on_increase
+    )

@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pyglmm.errors import ConvergenceWarning, PyglmmError, RankDeficiencyWarning
+from pyglmm.errors import (
+    ConvergenceWarning,
+    PyglmmError,
+    RankDeficiencyWarning,
+    SeparationWarning,
+)
 from pyglmm.families import Family
 from pyglmm.glm.control import GLMControl
 from pyglmm.glm.design import DenseDesign, FactorBlockDesign
@@ -312,9 +317,17 @@ def fit_irls(
     if boundary:
         emit("glm.fit: algorithm stopped at boundary value")
     if family.name == "binomial" and (np.any(mu > 1 - _TEN_EPS) or np.any(mu < _TEN_EPS)):
-        from pyglmm.errors import SeparationWarning
-
         emit("glm.fit: fitted probabilities numerically 0 or 1 occurred", SeparationWarning)
+        extreme = (mu > 1 - _TEN_EPS) | (mu < _TEN_EPS)
+        exact = np.abs(y[extreme] - np.round(mu[extreme])) < 1e-8
+        if np.all(exact):
+            emit(
+                f"{int(extreme.sum())} observation(s) are fitted exactly with probability 0 or 1: "
+                "the data are (quasi-)completely separated, the maximum likelihood estimates "
+                "do not exist and the reported coefficients and standard errors are "
+                "meaningless (they grow with the number of iterations)",
+                SeparationWarning,
+            )
     if family.name == "poisson" and np.any(mu < _TEN_EPS):
         emit("glm.fit: fitted rates numerically 0 occurred", ConvergenceWarning)
     aliased = ~keep if keep is not None else np.zeros(nvars, dtype=bool)
