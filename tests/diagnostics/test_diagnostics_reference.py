@@ -144,8 +144,13 @@ def test_influence_measures(name, fit):
 
 @pytest.mark.parametrize("name", ["ceb_poisson_rounded", "cbpp_binomial", "machines_lm"])
 def test_cooks_refit(name, fit):
+    # one refit per case: every 5th case (and the largest by R) keeps the suite fast
     ref, m = reference(name), fit(name)
-    close(m.cooks_distance(form="refit"), ref["cooks_refit"], rtol=1e-6)
+    expected = np.array(ref["cooks_refit"])
+    positions = sorted(set(range(0, m.nobs, 5)) | {int(np.argmax(expected))})
+    got = m.cooks_distance(form="refit", rows=m.row_labels[positions])
+    assert list(got.index) == list(m.row_labels[positions])
+    close(got, expected[positions], rtol=1e-6)
 
 
 def test_cooks_refit_subset_of_rows(fit):
