@@ -360,3 +360,9 @@ class TestFewResidualDegreesOfFreedom:
         np.testing.assert_allclose(m.coef, ref["saturated_coef"], rtol=1e-12)
         assert np.isnan(m.se).all() and np.isnan(m.adj_r_squared) and m.r_squared == 1
         assert not same_text(m.summary(), ref["saturated_text"])
+
+    def test_model_without_coefficients(self, machines):
+        ref = load_reference("small")
+        m = pg.lm("score ~ 0", machines)
+        assert m.rank == 0 and m.fstatistic is None
+        assert not same_text(m.summary(), ref["empty_text"])

@@ -222,7 +222,8 @@ save("small", list(
   rows = small_rows, fit = lm_summary(sm),
   saturated_rows = c(1, 19, 37),
   saturated_text = paste(capture.output(print(summary(sat))), collapse = "\n"),
-  saturated_coef = num(coef(sat))
+  saturated_coef = num(coef(sat)),
+  empty_text = paste(capture.output(print(summary(lm(score ~ 0, data = M)))), collapse = "\n")
 ))
 
 # ---- R's number formatting used by the printed tables ------------------------------

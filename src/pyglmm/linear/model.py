@@ -146,21 +146,27 @@ class LinearModelSummary:
             lines.append(f"ALL {self.rank} residuals are 0: no residual degrees of freedom!")
         nsing = self.n_coef - self.rank
         lines.append("")
-        if nsing:
+        if self.n_coef == 0:
+            lines.append("No Coefficients")
+        elif nsing:
             lines.append(f"Coefficients: ({nsing} not defined because of singularities)")
         else:
             lines.append("Coefficients:")
         cf = self.coefficients
-        lines += print_coefmat(
-            cf.to_numpy(dtype=float),
-            [str(i) for i in cf.index],
-            list(cf.columns),
-            digits=digits,
-            cs_ind=[0, 1],
-            tst_ind=[2],
-            has_pvalue=True,
-            na_print="NA",
-            nan_mask=np.isnan(cf.to_numpy(dtype=float)) & ~np.asarray(self.aliased)[:, None],
+        lines += (
+            []
+            if self.n_coef == 0
+            else print_coefmat(
+                cf.to_numpy(dtype=float),
+                [str(i) for i in cf.index],
+                list(cf.columns),
+                digits=digits,
+                cs_ind=[0, 1],
+                tst_ind=[2],
+                has_pvalue=True,
+                na_print="NA",
+                nan_mask=np.isnan(cf.to_numpy(dtype=float)) & ~np.asarray(self.aliased)[:, None],
+            )
         )
         sigma = format_real([signif(self.sigma, digits)], 7, na="NaN")[0].strip()
         lines += ["", f"Residual standard error: {sigma} on {self.df_resid} degrees of freedom"]
