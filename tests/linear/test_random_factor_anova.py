@@ -227,6 +227,12 @@ class TestRefusals:
         with pytest.raises(DataError, match="pg.lmer"):
             pg.random_anova(data, "score", "Machine", "Worker")
 
+    def test_replicates_must_match_the_data(self, machines):
+        res = pg.random_anova(machines, "score", "Machine", "Worker", replicates=3)
+        assert res.replicates == 3
+        with pytest.raises(DataError, match="replicates=2"):
+            pg.random_anova(machines, "score", "Machine", "Worker", replicates=2)
+
     def test_interaction_needs_replicates(self, bond):
         with pytest.raises(DataError, match="replicates"):
             pg.random_anova(bond, "pressure", "Metal", "Ingot", interaction=True)

@@ -236,6 +236,7 @@ def random_anova(
     treatment: str,
     block: str,
     *,
+    replicates: int | None = None,
     interaction: bool | None = None,
     ems: str = "unrestricted",
 ) -> RandomFactorAnova:
@@ -251,6 +252,9 @@ def random_anova(
         Fixed treatment factor (e.g. ``"Machine"``, ``"Metal"``).
     block : str
         Random block factor (e.g. ``"Worker"``, ``"Ingot"``).
+    replicates : int, optional
+        Observations per treatment-by-block cell, :math:`K`. Read from the data; when
+        given, the data must have exactly this many in every cell.
     interaction : bool, optional
         Include the random treatment-by-block interaction. Default: True when each
         cell has more than one observation, False otherwise (it cannot be separated
@@ -306,6 +310,10 @@ def random_anova(
             "), which handles unbalanced data."
         )
     k = int(counts.to_numpy()[0, 0])
+    if replicates is not None and int(replicates) != k:
+        raise DataError(
+            f"replicates={replicates} but every {treatment} x {block} cell has {k} observation(s)"
+        )
     if interaction is None:
         interaction = k > 1
     if interaction and k < 2:
