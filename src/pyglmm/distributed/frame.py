@@ -1,0 +1,430 @@
+"""The model frame of a Dask DataFrame: the encoding learned once, applied to every partition.
+
+In memory, :func:`pyglmm.formula.frame.model_frame` sees all rows at once: it drops
+incomplete rows, turns string and boolean columns into factors whose levels are the
+values present (in R's order), keeps the present categories of categoricals, and lets
+formulaic learn the fixed-effects encoding. Here the same is done in one pass over
+the partitions:
+
+1. each partition reports its row counts after ``na.omit`` and the distinct values of
+   every factor-like column (and of the grouping factors);
+2. the client forms the union of those values and orders it as the in-memory frame
+   would (:func:`pyglmm.formula.levels.r_sorted_levels`, or the categorical's own
+   category order), builds a small *meta* pandas frame (a few complete rows of the
+   first non-empty partition, factors set to the full level sets) and learns the
+   :class:`~pyglmm.formula.fixed.FixedDesign` on it;
+3. every later pass encodes each partition with :meth:`PartitionEncoder.encode`, which
+   applies exactly that encoding (same levels, same columns, same names).
+
+Stateful transforms whose state depends on all rows (``center(x)``, ``scale(x)``,
+``poly(x, 2)``) would be learned from the meta rows only, so they are refused with a
+clear error: compute such columns before the fit (``ddf.assign(xc=ddf.x - ddf.x.mean())``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pyglmm.errors import DataError, FormulaError
+from pyglmm.formula.expressions import check_columns, evaluate
+from pyglmm.formula.fixed import FixedDesign
+from pyglmm.formula.frame import _group_variables, _response
+from pyglmm.formula.levels import as_r_factor, r_sorted_levels
+from pyglmm.formula.parse import ParsedFormula, parse_formula
+from pyglmm.distributed.mapreduce import map_reduce
+
+_FACTOR_ARG = re.compile(r"\b(?:as\.factor|factor|C)\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*[,)]")
+_META_ROWS = 50
+
+
+def _is_factor_like(dtype: Any) -> bool:
+    return (
+        isinstance(dtype, pd.CategoricalDtype)
+        or dtype == bool
+        or dtype == object
+        or pd.api.types.is_string_dtype(dtype)
+    )
+
+
+@dataclass
+class EncodedPartition:
+    """The model's arrays for the complete rows of one partition."""
+
+    X: np.ndarray
+    y: np.ndarray
+    offset: np.ndarray
+    weights: np.ndarray | None
+    data: pd.DataFrame
+    index: pd.Index
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+
+@dataclass
+class PartitionEncoder:
+    """Everything a worker needs to turn a partition into ``X, y, offset, weights``.
+
+    Picklable: it is shipped to the workers once per pass.
+    """
+
+    formula: ParsedFormula
+    used: list[str]
+    factor_levels: dict[str, list[Any]]
+    fixed: FixedDesign
+    weights: str | None
+    offset: str | None
+    p: int
+    response_columns: int
+
+    def encode(self, part: pd.DataFrame) -> EncodedPartition:
+        """``na.omit``, factor levels, response, offset, weights and ``X`` of a partition."""
+        sub = part[self.used]
+        complete = ~sub.isna().any(axis=1).to_numpy()
+        w = None if self.weights is None else _vector(self.weights, part, "weights")
+        o = None if self.offset is None else _vector(self.offset, part, "offset")
+        if w is not None:
+            complete &= ~np.isnan(w)
+        if o is not None:
+            complete &= ~np.isnan(o)
+        if not complete.all():
+            sub = sub.loc[complete]
+            w = None if w is None else w[complete]
+            o = None if o is None else o[complete]
+        else:
+            sub = sub.copy()
+        n = len(sub)
+        if n == 0:
+            shape = (0,) if self.response_columns == 1 else (0, 2)
+            return EncodedPartition(
+                np.zeros((0, self.p)),
+                np.zeros(shape),
+                np.zeros(0),
+                None if w is None else np.zeros(0),
+                sub,
+                sub.index,
+            )
+        for col, levels in self.factor_levels.items():
+            sub[col] = as_r_factor(sub[col], levels)
+        y = np.zeros(n)
+        if self.formula.response is not None:
+            y, _ = _response(self.formula.response, sub)
+        X = self.fixed.transform(sub)
+        off = np.zeros(n)
+        for expr in self.formula.offsets:
+            off = off + np.asarray(evaluate(expr, sub, "offset"), dtype=float)
+        if o is not None:
+            off = off + o
+        if not np.all(np.isfinite(off)):
+            raise DataError("the offset has non-finite values (e.g. log of zero)")
+        if w is not None:
+            if not np.all(np.isfinite(w)):
+                raise DataError("weights have non-finite values")
+            if np.any(w < 0):
+                raise DataError("negative weights are not allowed")
+        if X.shape[0] != n:
+            raise FormulaError("the model matrix does not have one row per observation")
+        if not np.all(np.isfinite(X)):
+            raise DataError("the model matrix has non-finite values (e.g. log of zero or negative)")
+        return EncodedPartition(X, y, off, w, sub, sub.index)
+
+
+def _vector(expr: str, part: pd.DataFrame, what: str) -> np.ndarray:
+    if expr in part.columns:
+        return np.asarray(part[expr], dtype=float)
+    return np.asarray(evaluate(expr, part, what), dtype=float)
+
+
+# ---------------------------------------------------------------------- learning pass
+def _learn_partition(
+    part: pd.DataFrame,
+    used: list[str],
+    factor_like: list[str],
+    weights: str | None,
+    offset: str | None,
+) -> dict:
+    sub = part[used]
+    complete = ~sub.isna().any(axis=1).to_numpy()
+    if weights is not None:
+        complete &= ~np.isnan(_vector(weights, part, "weights"))
+    if offset is not None:
+        complete &= ~np.isnan(_vector(offset, part, "offset"))
+    sub = sub.loc[complete]
+    values: dict[str, dict] = {}
+    categories: dict[str, list[tuple]] = {}
+    for col in factor_like:
+        s = sub[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes = np.unique(s.cat.codes.to_numpy())
+            cats = s.cat.categories
+            values[col] = dict.fromkeys(cats[codes[codes >= 0]].tolist())
+            categories[col] = [tuple(cats.tolist())]
+        else:
+            values[col] = dict.fromkeys(pd.unique(s).tolist())
+    return {
+        "rows": [len(part)],
+        "used_rows": [len(sub)],
+        "values": values,
+        "categories": categories,
+        "head": sub.head(_META_ROWS) if len(sub) else None,
+    }
+
+
+def _combine_learn(a: dict, b: dict) -> dict:
+    values = {c: {**a["values"][c], **b["values"][c]} for c in a["values"]}
+    cats = {}
+    for c in set(a["categories"]) | set(b["categories"]):
+        lst = list(a["categories"].get(c, []))
+        for t in b["categories"].get(c, []):
+            if t not in lst:
+                lst.append(t)
+        cats[c] = lst
+    return {
+        "rows": a["rows"] + b["rows"],
+        "used_rows": a["used_rows"] + b["used_rows"],
+        "values": values,
+        "categories": cats,
+        "head": a["head"] if a["head"] is not None else b["head"],
+    }
+
+
+def _order_levels(col: str, meta_dtype: Any, present: list[Any], categories: list[tuple]) -> list:
+    """The levels the in-memory frame would give column ``col`` (present values only)."""
+    present_set = set(present)
+    if isinstance(meta_dtype, pd.CategoricalDtype):
+        known = [c for c in meta_dtype.categories if not str(c).startswith("__UNKNOWN")]
+        if known:
+            return [c for c in known if c in present_set]
+        if len(categories) == 1:
+            return [c for c in categories[0] if c in present_set]
+    return r_sorted_levels(present)
+
+
+@dataclass
+class DistributedFrame:
+    """The learned encoding of a formula on a Dask DataFrame and the data's row counts.
+
+    Attributes
+    ----------
+    formula : ParsedFormula
+    encoder : PartitionEncoder
+    fixed : FixedDesign
+        Learned on the meta frame with the full level sets.
+    levels : dict
+        Levels of every factor-like or grouping column (present values, R's order).
+    nobs : int
+        Rows used (complete cases).
+    n_dropped : int
+        Rows dropped for missing values.
+    partition_rows : list of int
+        Rows used per partition.
+    partitions : list
+        ``ddf.to_delayed()``: one delayed pandas DataFrame per partition.
+    meta : pandas.DataFrame
+        A few complete rows with the full level sets (for building designs).
+    """
+
+    formula: ParsedFormula
+    encoder: PartitionEncoder
+    fixed: FixedDesign
+    levels: dict[str, list[Any]]
+    nobs: int
+    n_dropped: int
+    partition_rows: list[int]
+    partitions: list[Any]
+    meta: pd.DataFrame
+    ddf: Any
+    response_levels: list[Any] | None = None
+    offset_given: bool = False
+    variables: list[str] = field(default_factory=list)
+    row_labels: Any = None
+    random: list = field(default_factory=list)
+
+    def __getstate__(self) -> dict:
+        # Results are shipped to workers (predict on a Dask newdata): leave the graph behind.
+        state = dict(self.__dict__)
+        state["ddf"] = None
+        state["partitions"] = []
+        return state
+
+    @property
+    def column_names(self) -> list[str]:
+        return self.fixed.column_names
+
+    @property
+    def terms(self) -> list[str]:
+        return self.fixed.terms
+
+    @property
+    def assign(self) -> np.ndarray:
+        return self.fixed.assign
+
+    @property
+    def response_name(self) -> str | None:
+        return self.formula.response
+
+    @property
+    def X(self) -> Any:
+        """The model matrix as a lazy Dask array (rows stay on the cluster)."""
+        import dask.array as da
+
+        enc = self.encoder
+        blocks = [
+            da.from_delayed(_x_of(part, enc), shape=(n, enc.p), dtype=float)
+            for part, n in zip(self.partitions, self.partition_rows, strict=True)
+        ]
+        return da.concatenate(blocks, axis=0)
+
+
+def _encoded_x(df: pd.DataFrame, encoder: PartitionEncoder) -> np.ndarray:
+    return encoder.encode(df).X
+
+
+def _x_of(part, encoder):
+    import dask
+
+    return dask.delayed(_encoded_x, pure=True)(part, encoder)
+
+
+def learn_frame(
+    formula: str,
+    ddf: Any,
+    *,
+    weights: Any = None,
+    offset: Any = None,
+    contrasts: Mapping[str, str] | None = None,
+    group_columns: bool = True,
+) -> DistributedFrame:
+    """One pass over ``ddf``: row counts, factor levels; then the encoding.
+
+    Parameters
+    ----------
+    formula : str
+    ddf : dask.dataframe.DataFrame
+    weights, offset : str or None
+        A column name or an expression of columns (arrays cannot be aligned with
+        the partitions of a Dask DataFrame: add them as columns).
+    contrasts : mapping, optional
+    group_columns : bool
+        Also learn the levels of the grouping factors of random-effects bars.
+    """
+    for what, value in (("weights", weights), ("offset", offset)):
+        if value is not None and not isinstance(value, str):
+            raise DataError(
+                f"with a Dask DataFrame, {what}= must be a column name or an expression of "
+                f"columns (got {type(value).__name__}); add the values as a column first"
+            )
+    meta0 = ddf._meta
+    pf = parse_formula(formula)
+    used: list[str] = []
+
+    def add(names) -> None:
+        for n in names:
+            if n not in used:
+                used.append(n)
+
+    if pf.response is not None:
+        add(check_columns(pf.response.replace("cbind", ""), meta0, "response"))
+    add(check_columns(pf.fixed, meta0, "formula"))
+    for off in pf.offsets:
+        add(check_columns(off, meta0, "offset"))
+    group_vars: list[str] = []
+    for bar in pf.random:
+        add(check_columns(bar.lhs, meta0, "random-effects term"))
+        for g in _group_variables(bar.group):
+            if g not in meta0.columns:
+                raise DataError(
+                    f"grouping factor {g!r} in {bar} is not a column of the data "
+                    f"(columns: {', '.join(map(str, meta0.columns[:20]))})"
+                )
+            add([g])
+            if g not in group_vars:
+                group_vars.append(g)
+    for what, value in (("weights", weights), ("offset", offset)):
+        if isinstance(value, str):
+            add(check_columns(value, meta0, what))
+
+    factor_cols = [c for c in used if _is_factor_like(meta0[c].dtype)]
+    for m in _FACTOR_ARG.finditer(pf.fixed):
+        name = m.group(1)
+        if name in meta0.columns and name not in factor_cols:
+            factor_cols.append(name)
+    learn_cols = list(dict.fromkeys(factor_cols + (group_vars if group_columns else [])))
+    parts = ddf.to_delayed()
+    info = map_reduce(
+        parts, _learn_partition, _combine_learn, used, learn_cols, weights, offset,
+        stage="learning the factor levels",
+    )
+    nobs = int(sum(info["used_rows"]))
+    n_total = int(sum(info["rows"]))
+    if n_total == 0:
+        raise DataError("the data have no rows")
+    if nobs == 0:
+        raise DataError("no rows left after dropping rows with missing values")
+    n_dropped = n_total - nobs
+    if n_dropped:
+        import warnings
+
+        from pyglmm.errors import MissingDataWarning
+
+        warnings.warn(
+            f"{n_dropped} row(s) with missing values dropped (na.omit)",
+            MissingDataWarning,
+            stacklevel=3,
+        )
+    levels = {
+        c: _order_levels(
+            c, meta0[c].dtype, list(info["values"][c]), info["categories"].get(c, [])
+        )
+        for c in learn_cols
+    }
+    meta = info["head"].copy()
+    factor_levels = {c: levels[c] for c in factor_cols}
+    for c, lv in factor_levels.items():
+        meta[c] = as_r_factor(meta[c], lv)
+    fixed = FixedDesign(pf.fixed, meta, contrasts)
+    state = {k: v for k, v in fixed.spec.transform_state.items() if v}
+    if state:
+        raise FormulaError(
+            f"the formula uses stateful transform(s) {sorted(state)} whose state (mean, sd, "
+            "orthogonal polynomial coefficients) depends on all rows; on a Dask DataFrame "
+            "compute such columns before the fit, e.g. ddf.assign(x_c=ddf.x - ddf.x.mean())"
+        )
+    response_levels = None
+    ncol = 1
+    if pf.response is not None:
+        y_meta, response_levels = _response(pf.response, meta)
+        ncol = 1 if y_meta.ndim == 1 else 2
+    encoder = PartitionEncoder(
+        formula=pf,
+        used=used,
+        factor_levels=factor_levels,
+        fixed=fixed,
+        weights=weights,
+        offset=offset,
+        p=len(fixed.column_names),
+        response_columns=ncol,
+    )
+    return DistributedFrame(
+        formula=pf,
+        encoder=encoder,
+        fixed=fixed,
+        levels=levels,
+        nobs=nobs,
+        n_dropped=n_dropped,
+        partition_rows=[int(r) for r in info["used_rows"]],
+        partitions=parts,
+        meta=meta,
+        ddf=ddf,
+        response_levels=response_levels,
+        offset_given=bool(pf.offsets) or offset is not None,
+        variables=used,
+        random=list(pf.random),
+    )

@@ -1,0 +1,414 @@
+r"""``pg.glm`` on a Dask DataFrame: :class:`DistributedGeneralizedLinearModel`.
+
+The fit is R's ``glm.fit`` with every sum over rows done on the cluster
+(:mod:`pyglmm.distributed.irls`); the result is a
+:class:`~pyglmm.glm.model.GeneralizedLinearModel` (a subclass of it) whose numbers —
+coefficients, standard errors, deviances, dispersion, AIC — are computed from those
+sums exactly as the in-memory result computes them from the rows:
+
+.. math::
+
+    \hat\phi = \frac{\sum_i W_i r_i^2}{n - p},\qquad
+    X^2 = \sum_i \frac{w_i (y_i - \hat\mu_i)^2}{V(\hat\mu_i)},\qquad
+    \operatorname{Var}(\hat\beta) = \hat\phi\,(X^\top W X)^{-1}.
+
+Per-row quantities (``fitted``, ``linear_predictor``, ``residuals()``) are lazy Dask
+Series (:mod:`pyglmm.distributed.rows`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pyglmm.distributed._dask import require_dask
+from pyglmm.distributed.frame import DistributedFrame, learn_frame
+from pyglmm.distributed.irls import (
+    DistributedIRLSFit,
+    final_statistics,
+    fit_irls_distributed,
+)
+from pyglmm.distributed.mapreduce import map_reduce
+from pyglmm.distributed.rows import (
+    DistributedNotSupported,
+    RowsOnClusterMixin,
+    approximate_quantiles,
+    lazy_rows,
+)
+from pyglmm.errors import ConvergenceWarning, FamilyError, PyglmmError
+from pyglmm.families import Family, NegativeBinomial, get_family
+from pyglmm.glm.control import GLMControl
+from pyglmm.glm.model import (
+    FIXED_DISPERSION_FAMILIES,
+    GeneralizedLinearModel,
+    _argument_label,
+    _call_text,
+    _check_response,
+)
+from pyglmm.glm.weighted_ls import cholesky_inverse
+
+
+def _check_partition(part, encoder, family) -> int:
+    e = encoder.encode(part)
+    if e.n:
+        _check_response(family, e.y, e.weights)
+    return e.n
+
+
+class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearModel):
+    r"""A GLM fitted to a Dask DataFrame (same attributes as :class:`GeneralizedLinearModel`).
+
+    Differences from the in-memory result:
+
+    * ``fitted``, ``linear_predictor``, ``y``-based residuals (``residuals(type)``) are
+      lazy Dask Series; ``prior_weights``, ``working_weights``, ``model_matrix`` are not
+      kept (``model_matrix`` is a lazy Dask array);
+    * diagnostics that need every row on the client (``hat_values``, ``cooks_distance``,
+      ``influence``, ``plot``) and refits (profile ``confint``, ``anova``) raise
+      :class:`~pyglmm.distributed.rows.DistributedNotSupported`;
+    * the deviance-residual quartiles of ``summary()`` are Dask's approximate quantiles
+      (min and max exact).
+
+    Extra attributes: ``passes`` (number of passes over the data).
+    """
+
+    def __init__(
+        self,
+        *,
+        frame: DistributedFrame,
+        family: Family,
+        fit: DistributedIRLSFit,
+        final: dict,
+        null_dev: float,
+        control: GLMControl,
+        formula: str,
+        call: str,
+        contrasts: Mapping[str, str] | None,
+        offset_expression: str | None,
+        passes: int,
+    ) -> None:
+        self.frame = frame
+        self.family = family
+        self._fit = fit
+        self.control = control
+        self.formula = formula
+        self.call = call
+        self.contrasts = dict(contrasts) if contrasts else None
+        self._weights_arg = None
+        self._offset_arg = None
+        self.offset_expression = offset_expression
+        self.theta_estimated = False
+        self.theta = family.theta if isinstance(family, NegativeBinomial) else None
+        self.theta_se = None
+        self.theta_warning = None
+        self.passes = passes
+
+        names = list(frame.column_names)
+        self.column_names = names
+        self.row_labels = None
+        self.nobs = int(fit.nobs)
+        self.aliased = fit.aliased
+        self.rank = fit.rank
+        self.iterations = fit.iterations
+        self.converged = fit.converged
+        self.boundary = fit.boundary
+        self.deviance = fit.deviance
+        self.null_deviance = null_dev
+        self.fit_warnings = list(fit.warnings)
+        n_ok = int(self.nobs - fit.n_zero_weights)
+        self.intercept = bool(frame.fixed.has_intercept)
+        self.df_null = n_ok - int(self.intercept)
+        self.df_resid = n_ok - self.rank
+        self.coef = pd.Series(fit.coef, index=names, name="coef")
+
+        self.dispersion_estimated = family.name not in FIXED_DISPERSION_FAMILIES
+        if not self.dispersion_estimated:
+            self.dispersion = 1.0
+        elif self.df_resid > 0:
+            self.dispersion = float(final["pearson_disp"] / self.df_resid)
+        else:
+            self.dispersion = float("nan")
+        self.pearson_chisq = float(final["pearson_x2"])
+        s_bar = final["sbar_sum"] / final["sbar_n"] if final["sbar_n"] else float("nan")
+        df = self.df_resid if self.df_resid > 0 else np.nan
+        self.dispersion_pearson = self.pearson_chisq / df
+        self.dispersion_fletcher = self.dispersion_pearson / (1 - s_bar)
+        self.dispersion_deviance = self.deviance / df
+
+        p = len(names)
+        cov_unscaled = np.full((p, p), np.nan)
+        keep = np.flatnonzero(~self.aliased)
+        if len(keep):
+            cov_unscaled[np.ix_(keep, keep)] = cholesky_inverse(fit.chol)
+        self.cov_unscaled = pd.DataFrame(cov_unscaled, index=names, columns=names)
+        self.vcov = self.cov_unscaled * self.dispersion
+        self.se = pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=names, name="se")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = self.coef / self.se
+        self.statistic = stat.rename("statistic")
+        if not self.dispersion_estimated:
+            pv = 2 * stats.norm.sf(np.abs(stat.to_numpy()))
+        elif self.df_resid > 0:
+            pv = 2 * stats.t.sf(np.abs(stat.to_numpy()), self.df_resid)
+        else:
+            pv = np.full(p, np.nan)
+        self.p_values = pd.Series(pv, index=names, name="p_value")
+
+        if not family.has_likelihood:
+            self.loglik = float("nan")
+            self.aic = float("nan")
+            self.df_loglik = self.rank
+        else:
+            from pyglmm.distributed.irls import _aic_total
+
+            aic_family = _aic_total(
+                family, final["aic"], self.deviance, self.nobs, fit.sum_weights,
+                fit.sum_log_weights,
+            )
+            self.aic = float(aic_family + 2 * self.rank)
+            k = self.rank + (1 if family.name in ("gaussian", "Gamma", "inverse.gaussian") else 0)
+            self.df_loglik = k
+            self.loglik = float(k - self.aic / 2)
+        self.bic = float(-2 * self.loglik + np.log(self.nobs) * self.df_loglik)
+        self.history = pd.DataFrame(
+            [[it, dev, *coefs] for it, dev, coefs in fit.history],
+            columns=["iteration", "deviance", *names],
+        )
+
+    # ------------------------------------------------------------ per-row, lazily
+    @property
+    def fitted(self):  # type: ignore[override]
+        r"""Lazy Dask Series of :math:`\hat\mu` (response scale)."""
+        return lazy_rows(self.frame, self.family, self.coef.to_numpy(), "fitted")
+
+    @property
+    def linear_predictor(self):  # type: ignore[override]
+        r"""Lazy Dask Series of :math:`\hat\eta` (with the offset)."""
+        return lazy_rows(self.frame, self.family, self.coef.to_numpy(), "link")
+
+    @property
+    def model_matrix(self):
+        """Lazy Dask array of :math:`X`."""
+        return self.frame.X
+
+    @property
+    def model_matrix_rank(self):
+        return self.frame.X[:, ~self.aliased]
+
+    def residuals(self, type: str | None = None):  # type: ignore[override]
+        """Lazy Dask Series of residuals: ``"deviance"`` (default), ``"pearson"``,
+        ``"working"`` or ``"response"``."""
+        type = type or "deviance"
+        if type not in ("deviance", "pearson", "working", "response"):
+            self._not_supported(f"residuals(type={type!r})")
+        return lazy_rows(self.frame, self.family, self.coef.to_numpy(), type)
+
+    # ------------------------------------------------------------ output and inference
+    def summary(self):
+        """R's ``summary.glm``; the deviance-residual quartiles are approximate (Dask)."""
+        from pyglmm.glm.summary_glm import GLMSummary
+
+        s = object.__new__(GLMSummary)
+        s.model = self
+        stat_name = "t" if self.dispersion_estimated else "z"
+        keep = ~self.aliased
+        s.coefficients = pd.DataFrame(
+            {
+                "Estimate": self.coef[keep],
+                "Std. Error": self.se[keep],
+                f"{stat_name} value": self.statistic[keep],
+                f"Pr(>|{stat_name}|)": self.p_values[keep],
+            }
+        )
+        s.dispersion = self.dispersion
+        s.deviance = self.deviance
+        s.null_deviance = self.null_deviance
+        s.df_resid = self.df_resid
+        s.df_null = self.df_null
+        s.aic = self.aic
+        s.iterations = self.iterations
+        s.aliased = pd.Series(self.aliased, index=self.coef.index)
+        dres = self.residuals("deviance")
+        if self.df_resid > 5:
+            # R's type-7 quantiles of these five numbers are the numbers themselves,
+            # so the printed summary shows them unchanged.
+            vals = approximate_quantiles(dres)
+            s.deviance_residuals = pd.Series(vals, index=["Min", "1Q", "Median", "3Q", "Max"])
+        else:
+            s.deviance_residuals = dres.compute()
+        if self.df_resid <= 5:
+            self.row_labels = s.deviance_residuals.index
+        return s
+
+    def confint(self, parm=None, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
+        """Wald intervals (profile intervals need refits and are not done on Dask fits)."""
+        if method != "wald":
+            self._not_supported(f"confint(method={method!r}) (profile likelihood refits)")
+        return super().confint(parm, level, method="wald")
+
+    def predict(
+        self,
+        newdata: Any = None,
+        type: str = "link",
+        se: bool = False,
+        interval: bool = False,
+        level: float = 0.95,
+        dispersion: float | None = None,
+    ):
+        """Predictions: on pandas ``newdata`` as the in-memory model; on the fitted data
+        (``newdata=None``) or a Dask ``newdata`` as a lazy Dask Series/DataFrame."""
+        from pyglmm.distributed._dask import is_dask_collection
+
+        if newdata is None:
+            if se or interval:
+                newdata = self.frame.ddf
+            else:
+                what = "link" if type == "link" else "response_fit"
+                return lazy_rows(self.frame, self.family, self.coef.to_numpy(), what)
+        if is_dask_collection(newdata):
+            light, row = self._light(), self.frame.meta.head(1)
+            meta = _predict_partition(row.iloc[:0], light, row, type, se, interval, level,
+                                      dispersion)
+            return newdata.map_partitions(
+                _predict_partition, light, row, type, se, interval, level, dispersion,
+                meta=meta, enforce_metadata=False,
+            )
+        return super().predict(newdata, type, se, interval, level, dispersion)
+
+    def anova(self, test: str | None = None, dispersion: float | None = None):
+        self._not_supported("anova() (sequential refits)")
+
+    def _light(self) -> SimpleNamespace:
+        """What :func:`~pyglmm.glm.predict.predict_glm` reads, without the Dask graph."""
+        return SimpleNamespace(
+            aliased=self.aliased,
+            coef=self.coef,
+            frame=SimpleNamespace(fixed=self.frame.fixed, formula=self.frame.formula),
+            offset_expression=self.offset_expression,
+            _offset_arg=None,
+            family=self.family,
+            dispersion=self.dispersion,
+            cov_unscaled=self.cov_unscaled,
+            dispersion_estimated=self.dispersion_estimated,
+            df_resid=self.df_resid,
+        )
+
+
+def _predict_partition(part, model, meta_row, type, se, interval, level, dispersion):
+    from pyglmm.glm.predict import predict_glm
+
+    if len(part) == 0:
+        return predict_glm(model, meta_row, type, se, interval, level, dispersion).iloc[:0]
+    return predict_glm(model, part, type, se, interval, level, dispersion)
+
+
+def glm(
+    formula: str,
+    data: Any,
+    family: str | Family = "gaussian",
+    link: str | None = None,
+    weights: Any = None,
+    offset: Any = None,
+    contrasts: Mapping[str, str] | None = None,
+    control: GLMControl | Mapping[str, Any] | None = None,
+    start: Sequence[float] | np.ndarray | None = None,
+    theta: float | None = None,
+) -> DistributedGeneralizedLinearModel:
+    r"""Fit a GLM to a Dask DataFrame (called by :func:`pyglmm.glm` for Dask input).
+
+    Same arguments as :func:`pyglmm.glm`, except that ``weights`` and ``offset`` must
+    be column names or expressions of columns, and the negative binomial family needs
+    a known ``theta``. Runs on the active Dask scheduler (a ``dask.distributed.Client``
+    if one exists).
+    """
+    require_dask()
+    control = GLMControl.coerce(control)
+    if isinstance(family, Family):
+        fam = get_family(family, link)
+    else:
+        key = str(family).strip().lower().replace(" ", "")
+        if key in ("negative.binomial", "negative_binomial", "negbin", "nb", "negativebinomial"):
+            if theta is None:
+                raise DistributedNotSupported(
+                    "estimating the negative binomial theta (glm.nb) is not supported on a "
+                    "Dask DataFrame; give theta= (e.g. from a fit to a sample)"
+                )
+            fam = NegativeBinomial(theta, link=link)
+        else:
+            if theta is not None:
+                raise FamilyError("theta= is only for the negative binomial family")
+            fam = get_family(family, link)
+    frame = learn_frame(
+        formula, data, weights=weights, offset=offset, contrasts=contrasts, group_columns=False
+    )
+    if frame.random:
+        raise PyglmmError(
+            f"the formula {formula!r} has random-effects terms; use pg.glmer for mixed models"
+        )
+    if frame.formula.response is None:
+        raise PyglmmError("the formula has no response (left-hand side)")
+    map_reduce(
+        frame.partitions, _check_partition, lambda a, b: a + b, frame.encoder, fam,
+        stage="checking the response",
+    )
+    call = _call_text(
+        formula, fam, _argument_label(weights, "weights"), _argument_label(offset, "offset")
+    )
+    fit = fit_irls_distributed(
+        frame, fam, start=start, control=control, column_names=frame.column_names
+    )
+    passes = 1 + 1 + fit.passes
+    intercept = frame.fixed.has_intercept
+    null_mu: float | None
+    if intercept and frame.offset_given and fit.any_offset:
+        beta_full = np.where(fit.aliased, 0.0, fit.coef)
+        null_fit = fit_irls_distributed(
+            frame, fam, init_spec=("mu_of_full", beta_full), control=control,
+            intercept_only=True, warn=False,
+        )
+        passes += null_fit.passes
+        if not null_fit.converged:
+            warnings.warn(
+                "fitting to calculate the null deviance did not converge -- increase 'maxit'?",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        null_dev, null_mu = float(null_fit.deviance), None
+    elif intercept:
+        null_dev, null_mu = float("nan"), fit.sum_weighted_y / fit.sum_weights
+    else:
+        null_dev, null_mu = float("nan"), 0.0
+    final = final_statistics(frame, fam, fit, intercept=intercept, null_mu=null_mu)
+    passes += 1
+    if null_mu is not None:
+        null_dev = float(final["null_dev"])
+    if fam.name == "binomial" and (final["any_hi"] or final["any_lo"]):
+        from pyglmm.errors import SeparationWarning
+
+        warnings.warn(
+            "glm.fit: fitted probabilities numerically 0 or 1 occurred", SeparationWarning,
+            stacklevel=2,
+        )
+    if fam.name == "poisson" and final["any_lo"]:
+        warnings.warn(
+            "glm.fit: fitted rates numerically 0 occurred", ConvergenceWarning, stacklevel=2
+        )
+    return DistributedGeneralizedLinearModel(
+        frame=frame,
+        family=fam,
+        fit=fit,
+        final=final,
+        null_dev=null_dev,
+        control=control,
+        formula=formula,
+        call=call,
+        contrasts=contrasts,
+        offset_expression=offset if isinstance(offset, str) else None,
+        passes=passes,
+    )
