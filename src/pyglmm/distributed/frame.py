@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pyglmm.distributed.mapreduce import map_reduce
 from pyglmm.errors import DataError, FormulaError
 from pyglmm.formula.expressions import check_columns, evaluate
 from pyglmm.formula.fixed import FixedDesign
 from pyglmm.formula.frame import _group_variables, _response
 from pyglmm.formula.levels import as_r_factor, r_sorted_levels
 from pyglmm.formula.parse import ParsedFormula, parse_formula
-from pyglmm.distributed.mapreduce import map_reduce
 
 _FACTOR_ARG = re.compile(r"\b(?:as\.factor|factor|C)\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*[,)]")
 _META_ROWS = 50
@@ -46,8 +46,8 @@ _META_ROWS = 50
 def _is_factor_like(dtype: Any) -> bool:
     return (
         isinstance(dtype, pd.CategoricalDtype)
-        or dtype == bool
-        or dtype == object
+        or pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_object_dtype(dtype)
         or pd.api.types.is_string_dtype(dtype)
     )
 
@@ -359,7 +359,13 @@ def learn_frame(
     learn_cols = list(dict.fromkeys(factor_cols + (group_vars if group_columns else [])))
     parts = ddf.to_delayed()
     info = map_reduce(
-        parts, _learn_partition, _combine_learn, used, learn_cols, weights, offset,
+        parts,
+        _learn_partition,
+        _combine_learn,
+        used,
+        learn_cols,
+        weights,
+        offset,
         stage="learning the factor levels",
     )
     nobs = int(sum(info["used_rows"]))
@@ -380,9 +386,7 @@ def learn_frame(
             stacklevel=3,
         )
     levels = {
-        c: _order_levels(
-            c, meta0[c].dtype, list(info["values"][c]), info["categories"].get(c, [])
-        )
+        c: _order_levels(c, meta0[c].dtype, list(info["values"][c]), info["categories"].get(c, []))
         for c in learn_cols
     }
     meta = info["head"].copy()

@@ -168,7 +168,11 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
             from pyglmm.distributed.irls import _aic_total
 
             aic_family = _aic_total(
-                family, final["aic"], self.deviance, self.nobs, fit.sum_weights,
+                family,
+                final["aic"],
+                self.deviance,
+                self.nobs,
+                fit.sum_weights,
                 fit.sum_log_weights,
             )
             self.aic = float(aic_family + 2 * self.rank)
@@ -273,11 +277,20 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
                 return lazy_rows(self.frame, self.family, self.coef.to_numpy(), what)
         if is_dask_collection(newdata):
             light, row = self._light(), self.frame.meta.head(1)
-            meta = _predict_partition(row.iloc[:0], light, row, type, se, interval, level,
-                                      dispersion)
+            meta = _predict_partition(
+                row.iloc[:0], light, row, type, se, interval, level, dispersion
+            )
             return newdata.map_partitions(
-                _predict_partition, light, row, type, se, interval, level, dispersion,
-                meta=meta, enforce_metadata=False,
+                _predict_partition,
+                light,
+                row,
+                type,
+                se,
+                interval,
+                level,
+                dispersion,
+                meta=meta,
+                enforce_metadata=False,
             )
         return super().predict(newdata, type, se, interval, level, dispersion)
 
@@ -354,7 +367,11 @@ def glm(
     if frame.formula.response is None:
         raise PyglmmError("the formula has no response (left-hand side)")
     map_reduce(
-        frame.partitions, _check_partition, lambda a, b: a + b, frame.encoder, fam,
+        frame.partitions,
+        _check_partition,
+        lambda a, b: a + b,
+        frame.encoder,
+        fam,
         stage="checking the response",
     )
     call = _call_text(
@@ -369,8 +386,12 @@ def glm(
     if intercept and frame.offset_given and fit.any_offset:
         beta_full = np.where(fit.aliased, 0.0, fit.coef)
         null_fit = fit_irls_distributed(
-            frame, fam, init_spec=("mu_of_full", beta_full), control=control,
-            intercept_only=True, warn=False,
+            frame,
+            fam,
+            init_spec=("mu_of_full", beta_full),
+            control=control,
+            intercept_only=True,
+            warn=False,
         )
         passes += null_fit.passes
         if not null_fit.converged:
@@ -392,7 +413,8 @@ def glm(
         from pyglmm.errors import SeparationWarning
 
         warnings.warn(
-            "glm.fit: fitted probabilities numerically 0 or 1 occurred", SeparationWarning,
+            "glm.fit: fitted probabilities numerically 0 or 1 occurred",
+            SeparationWarning,
             stacklevel=2,
         )
     if fam.name == "poisson" and final["any_lo"]:

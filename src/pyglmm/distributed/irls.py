@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+
 import numpy as np
 from scipy import stats
 
@@ -222,8 +223,14 @@ def _final_partition(
     r = _rows(part, encoder, family, False)
     if not len(r.y):
         return {
-            "pearson_disp": 0.0, "pearson_x2": 0.0, "sbar_sum": 0.0, "sbar_n": 0,
-            "aic": 0.0, "null_dev": 0.0, "any_hi": False, "any_lo": False,
+            "pearson_disp": 0.0,
+            "pearson_x2": 0.0,
+            "sbar_sum": 0.0,
+            "sbar_n": 0,
+            "aic": 0.0,
+            "null_dev": 0.0,
+            "any_hi": False,
+            "any_lo": False,
         }
     eta_prev = _eta(r, family, prev_spec)
     *_, w2_prev = _working(family, r, eta_prev)
@@ -294,23 +301,41 @@ class _Passes:
     def step(self, spec: tuple, label: str) -> dict:
         self.count += 1
         return map_reduce(
-            self.frame.partitions, _step_partition, _combine_sums,
-            self.frame.encoder, self.family, self.intercept_only, spec, stage=label,
+            self.frame.partitions,
+            _step_partition,
+            _combine_sums,
+            self.frame.encoder,
+            self.family,
+            self.intercept_only,
+            spec,
+            stage=label,
         )
 
     def dev(self, spec: tuple, label: str) -> dict:
         self.count += 1
         return map_reduce(
-            self.frame.partitions, _dev_partition, _combine_sums,
-            self.frame.encoder, self.family, self.intercept_only, spec, stage=label,
+            self.frame.partitions,
+            _dev_partition,
+            _combine_sums,
+            self.frame.encoder,
+            self.family,
+            self.intercept_only,
+            spec,
+            stage=label,
         )
 
     def tsqr(self, spec: tuple, label: str) -> np.ndarray:
         self.count += 1
         return map_reduce(
-            self.frame.partitions, _tsqr_partition, _combine_tsqr,
-            self.frame.encoder, self.family, self.intercept_only, spec,
-            spec[0] == "mu_of_full", stage=label,
+            self.frame.partitions,
+            _tsqr_partition,
+            _combine_tsqr,
+            self.frame.encoder,
+            self.family,
+            self.intercept_only,
+            spec,
+            spec[0] == "mu_of_full",
+            stage=label,
         )
 
 
@@ -367,9 +392,7 @@ def fit_irls_distributed(
     S = passes.step(spec, "IRLS start")
     if not S["valid"]:
         raise PyglmmError("cannot find valid starting values: please specify some")
-    totals = {
-        k: S[k] for k in ("nobs", "n_zero_w", "sum_w", "sum_wy", "sum_log_w", "any_n_gt1")
-    }
+    totals = {k: S[k] for k in ("nobs", "n_zero_w", "sum_w", "sum_wy", "sum_log_w", "any_n_gt1")}
     totals["any_offset"] = S["any_offset"]
     devold = S["dev"]
     boundary = conv = False
@@ -540,9 +563,18 @@ def final_statistics(
     """One pass at the optimum: Pearson sums, Fletcher's :math:`\\bar s`, AIC, null deviance."""
     beta = np.where(fit.aliased, 0.0, fit.coef)
     return map_reduce(
-        frame.partitions, _final_partition, _combine_sums,
-        frame.encoder, family, fit.prev_spec, beta, float(fit.deviance),
-        fit.sum_weights, fit.any_trials_gt1, null_mu, intercept,
+        frame.partitions,
+        _final_partition,
+        _combine_sums,
+        frame.encoder,
+        family,
+        fit.prev_spec,
+        beta,
+        float(fit.deviance),
+        fit.sum_weights,
+        fit.any_trials_gt1,
+        null_mu,
+        intercept,
         stage="summary statistics at the optimum",
     )
 

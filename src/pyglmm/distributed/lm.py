@@ -209,8 +209,7 @@ class DistributedLinearModel(RowsOnClusterMixin, LinearModel):
         else:
             self.null_deviance = float(qr_sums["z2"])
         self.loglik = float(
-            0.5 * qr_sums["sum_log_w"]
-            - n / 2 * (np.log(2 * np.pi) + 1 - np.log(n) + np.log(rss))
+            0.5 * qr_sums["sum_log_w"] - n / 2 * (np.log(2 * np.pi) + 1 - np.log(n) + np.log(rss))
         )
         self.df_loglik = self.rank + 1
         self.aic = -2 * self.loglik + 2 * self.df_loglik
@@ -321,7 +320,10 @@ def lm(
     if frame.encoder.response_columns != 1:
         raise PyglmmError("cbind() responses are for binomial GLMs; lm needs one response column")
     qr_sums = map_reduce(
-        frame.partitions, _qr_partition, _combine_qr, frame.encoder,
+        frame.partitions,
+        _qr_partition,
+        _combine_qr,
+        frame.encoder,
         stage="QR of the weighted model matrix",
     )
     T = qr_sums["T"]
@@ -335,7 +337,11 @@ def lm(
         coef[keep] = linalg.solve_triangular(qr.r, qr.effects[: qr.rank], lower=False)
     beta = np.where(np.isnan(coef), 0.0, coef)
     ss = map_reduce(
-        frame.partitions, _ss_partition, _combine_ss, frame.encoder, beta,
+        frame.partitions,
+        _ss_partition,
+        _combine_ss,
+        frame.encoder,
+        beta,
         stage="sums of squares at the estimate",
     )
     n_used = int(qr_sums["n_used"])
