@@ -602,6 +602,11 @@ def glm(
     -------
     GeneralizedLinearModel
     """
+    from pyglmm import distributed
+
+    if distributed.is_dask_collection(data):  # Dask DataFrame: fit on the cluster
+        args = (family, link, weights, offset, contrasts, control, start, theta)
+        return distributed.glm(formula, data, *args)
     return _fit_glm(
         formula,
         data,

@@ -93,6 +93,10 @@ def lm(
     >>> m = pg.lm("score ~ Machine * Worker", pg.datasets.load("Machines"))
     >>> print(m.anova())  # doctest: +SKIP
     """
+    from pyglmm import distributed
+
+    if distributed.is_dask_collection(data):  # Dask DataFrame: fit on the cluster
+        return distributed.lm(formula, data, weights, offset=offset, contrasts=contrasts)
     frame = model_frame(formula, data, weights=weights, offset=offset, contrasts=contrasts)
     if frame.random:
         raise PyglmmError(

@@ -565,6 +565,11 @@ def lmer(
     -------
     LinearMixedModel
     """
+    from pyglmm import distributed
+
+    if distributed.is_dask_collection(data):  # Dask DataFrame: fit on the cluster
+        extra = {"REML": REML, "contrasts": contrasts, "start": start, "calc_derivs": calc_derivs}
+        return distributed.lmer(formula, data, reml, weights, offset, **extra)
     t0 = time.perf_counter()
     if REML is not None:
         reml = REML
