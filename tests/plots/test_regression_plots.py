@@ -10,13 +10,14 @@ import matplotlib
 import numpy as np
 import pytest
 from diagnostics_protocol_fit import protocol_fit
-from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from scipy import stats
 
 from pyglmm.errors import PyglmmError
 from pyglmm.plots.lowess import lowess
 from pyglmm.plots.regression import (
+    POINTS_GID,
     cooks_plot,
     diagnostic_panels,
     histogram_density,
@@ -35,9 +36,9 @@ def fit(name):
 
 
 def scatter_xy(ax):
-    (coll,) = [c for c in ax.collections if isinstance(c, PathCollection)]
-    xy = coll.get_offsets()
-    return np.asarray(xy[:, 0]), np.asarray(xy[:, 1])
+    (points,) = [ln for ln in ax.get_lines() if ln.get_gid() == POINTS_GID]
+    x, y = points.get_data()
+    return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
 
 
 def annotations(ax):

@@ -14,31 +14,53 @@ from __future__ import annotations
 import numpy as np
 
 
+def _neighbourhood_radius(x: np.ndarray, i: int, k: int) -> float:
+    """Distance from ``x[i]`` to the farthest of its ``k`` nearest points (``x`` sorted).
+
+    The ``k`` nearest points form a window ``x[l : l + k]``; the best ``l`` is the first
+    at which moving the window right stops helping, found by bisection.
+    """
+    n = x.size
+    xs = x[i]
+    lo, hi = max(0, i - k + 1), min(i, n - k)
+    while lo < hi:  # first l with x[l + k] - xs >= xs - x[l] (moving right no longer helps)
+        mid = (lo + hi) // 2
+        if mid + k < n and x[mid + k] - xs < xs - x[mid]:
+            lo = mid + 1
+        else:
+            hi = mid
+    return float(max(xs - x[lo], x[lo + k - 1] - xs))
+
+
 def _fit_at(x: np.ndarray, y: np.ndarray, rw: np.ndarray, i: int, k: int, rng: float) -> float:
     """The local linear fit at ``x[i]`` (R's ``lowest``); ``x`` sorted."""
     xs = x[i]
-    dist = np.abs(x - xs)
-    h = float(np.partition(dist, k - 1)[k - 1])
+    h = _neighbourhood_radius(x, i, k)
     h9, h1 = 0.999 * h, 0.001 * h
-    w = np.zeros_like(x)
-    inside = dist <= h9
+    a_idx = int(np.searchsorted(x, xs - h9, side="left"))
+    b_idx = int(np.searchsorted(x, xs + h9, side="right"))
+    xw, yw = x[a_idx:b_idx], y[a_idx:b_idx]
+    dist = np.abs(xw - xs)
     if h > 0:
-        u = dist[inside] / h
-        w[inside] = np.where(dist[inside] <= h1, 1.0, (1.0 - u**3) ** 3)
+        u = dist / h
+        t = 1.0 - u * u * u
+        w = t * t * t
+        w[dist <= h1] = 1.0
     else:
-        w[inside] = 1.0
-    w *= rw
+        w = np.ones_like(xw)
+    w = w * rw[a_idx:b_idx]
     total = w.sum()
     if total <= 0:
         return float(y[i])
     w /= total
     if h > 0:
-        a = float(np.sum(w * x))
-        c = float(np.sum(w * (x - a) ** 2))
+        a = float((w * xw).sum())
+        dx = xw - a
+        c = float((w * dx * dx).sum())
         if np.sqrt(c) > 0.001 * rng:
             b = xs - a
-            w = w * (b * (x - a) / c + 1.0)
-    return float(np.sum(w * y))
+            w *= (b / c) * dx + 1.0
+    return float((w * yw).sum())
 
 
 def _smooth_pass(x, y, rw, k, delta, rng) -> np.ndarray:

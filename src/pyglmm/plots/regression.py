@@ -48,7 +48,15 @@ CAPTIONS = {
 }
 SMOOTH_COLOR = "tab:red"
 CONTOUR_COLOR = "tab:red"
-POINT_STYLE = {"marker": "o", "facecolors": "none", "edgecolors": "black", "s": 18, "lw": 0.7}
+POINT_STYLE = {
+    "marker": "o",
+    "linestyle": "none",
+    "markerfacecolor": "none",
+    "markeredgecolor": "black",
+    "markersize": 4.2,
+    "markeredgewidth": 0.7,
+}
+POINTS_GID = "points"  # the gid of the Line2D holding a panel's data points
 
 
 # --------------------------------------------------------------------------- helpers
@@ -154,6 +162,12 @@ def histogram_density(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return breaks, density
 
 
+def _points(ax: Axes, x, y) -> None:
+    """Open circles as R's ``plot``; a marker-only Line2D renders fast for many points."""
+    (line,) = ax.plot(x, y, **POINT_STYLE)
+    line.set_gid(POINTS_GID)
+
+
 def _labels(model: Any) -> np.ndarray:
     return np.asarray([str(v) for v in model.row_labels], dtype=object)
 
@@ -220,7 +234,7 @@ class _PanelData:
 # ----------------------------------------------------------------- plot.lm panels
 def residuals_vs_fitted(ax: Axes, d: _PanelData, id_n: int = 3, smooth: bool = True) -> None:
     """Panel 1: residuals against fitted values (linear predictor for a GLM)."""
-    ax.scatter(d.eta, d.r, **POINT_STYLE)
+    _points(ax, d.eta, d.r)
     ax.axhline(0.0, ls=":", color="gray")
     if smooth:
         _smooth(ax, d.eta, d.r, d.smooth_iterations)
@@ -233,7 +247,7 @@ def residuals_vs_fitted(ax: Axes, d: _PanelData, id_n: int = 3, smooth: bool = T
 def normal_qq(ax: Axes, d: _PanelData, id_n: int = 3) -> None:
     """Panel 2: normal QQ plot of standardized residuals with R's ``qqline``."""
     x = normal_scores(d.rs)
-    ax.scatter(x, d.rs, **POINT_STYLE)
+    _points(ax, x, d.rs)
     a, b = qqline_coefficients(d.rs)
     lim = np.array([np.nanmin(x), np.nanmax(x)])
     ax.plot(lim, a + b * lim, ls=":", color="gray")
@@ -246,7 +260,7 @@ def normal_qq(ax: Axes, d: _PanelData, id_n: int = 3) -> None:
 def scale_location(ax: Axes, d: _PanelData, id_n: int = 3, smooth: bool = True) -> None:
     r"""Panel 3: :math:`\sqrt{|r_i|}` against fitted values."""
     y = np.sqrt(np.abs(d.rs))
-    ax.scatter(d.eta, y, **POINT_STYLE)
+    _points(ax, d.eta, y)
     if smooth:
         _smooth(ax, d.eta, y, d.smooth_iterations)
     ax.set_ylim(0, np.nanmax(y) * 1.05)
@@ -299,13 +313,13 @@ def residuals_vs_leverage(
     top = _top(d.cook, id_n)
     if constant:
         obs = np.arange(1, h.size + 1)
-        ax.scatter(obs, d.rs, **POINT_STYLE)
+        _points(ax, obs, d.rs)
         ax.axhline(0.0, ls=":", color="gray")
         ax.set_xlabel("Obs. number")
         ax.set_title(f"Constant Leverage (h = {r_hat[0]:.3g}): Residuals", fontsize=10)
         _annotate(ax, obs, d.rs, d.labels, top)
         return
-    ax.scatter(h, d.rs, **POINT_STYLE)
+    _points(ax, h, d.rs)
     ax.axhline(0.0, ls=":", color="gray")
     ax.axvline(0.0, ls=":", color="gray")
     if smooth:
@@ -342,7 +356,7 @@ def cooks_vs_leverage(ax: Axes, d: _PanelData, id_n: int = 3) -> None:
     r"""Panel 6: Cook's distance against :math:`h/(1-h)`."""
     with np.errstate(divide="ignore"):
         g = d.hat / (1.0 - d.hat)
-    ax.scatter(g, d.cook, **POINT_STYLE)
+    _points(ax, g, d.cook)
     finite = g[np.isfinite(g)]
     if finite.size and np.ptp(finite) < 1e-8 * max(float(np.mean(finite)), 1e-300):
         ax.set_xlim(finite[0] * 0.9, finite[0] * 1.1)  # constant leverage
@@ -438,7 +452,7 @@ def qq_plot(ax: Axes, values: np.ndarray, labels=None, *, id_n: int = 0, ylabel:
     """R's ``qqnorm`` + ``qqline`` of ``values``."""
     values = np.asarray(values, dtype=float)
     x = normal_scores(values)
-    ax.scatter(x, values, **POINT_STYLE)
+    _points(ax, x, values)
     a, b = qqline_coefficients(values)
     lim = np.array([np.nanmin(x), np.nanmax(x)])
     ax.plot(lim, a + b * lim, color="gray", lw=1.0)
@@ -477,7 +491,7 @@ def residuals_vs_mean(
 ) -> None:
     r"""Residuals against the fitted mean :math:`\hat\mu` (the notes' ``plot(mu, r)``)."""
     mu = np.asarray(model.fitted, dtype=float)
-    ax.scatter(mu, values, **POINT_STYLE)
+    _points(ax, mu, values)
     ax.axhline(0.0, ls=":", color="gray")
     ax.set_xlabel("Fitted mean")
     ax.set_ylabel(ylabel)
