@@ -3,6 +3,13 @@
 from pyglmm import datasets
 from pyglmm.anova import anova
 from pyglmm.glm import glm, glm_control
+from pyglmm.inference import (
+    bootstrap,
+    kenward_roger,
+    lmm_anova,
+    satterthwaite,
+    satterthwaite_table,
+)
 from pyglmm.linear import lm, random_anova
 from pyglmm.mixed.glmer import glmer
 from pyglmm.mixed.glmer_nb import glmer_nb
@@ -12,13 +19,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "anova",
+    "bootstrap",
     "datasets",
     "glm",
     "glm_control",
     "glmer",
     "glmer_nb",
+    "kenward_roger",
     "lm",
     "lmer",
+    "lmm_anova",
     "random_anova",
+    "satterthwaite",
+    "satterthwaite_table",
     "__version__",
 ]
