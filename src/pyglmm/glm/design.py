@@ -126,3 +126,69 @@ class FactorBlockDesign:
 
     def release(self) -> None:
         self._buffer = None
+
+
+#: Smallest indicator block worth the structured cross product.
+MIN_FACTOR_COLUMNS = 30
+
+
+def make_design(X: np.ndarray, data=None, terms=None, assign=None, column_names=None):
+    """The fastest design for ``X``: a :class:`FactorBlockDesign` when one term is a
+    factor with many treatment-coded indicator columns, else a :class:`DenseDesign`.
+
+    The factor block is recognised from the model frame (a categorical column whose
+    term owns ``levels - 1`` columns named ``<factor><level>``, or ``levels`` columns
+    without an intercept) and verified on ``X`` itself (each row has a single 1 in the
+    column of its level and zeros elsewhere), so a wrong guess falls back to dense.
+    """
+    import pandas as pd
+
+    X = np.asarray(X, dtype=float)
+    if data is None or terms is None or assign is None or X.shape[1] < MIN_FACTOR_COLUMNS:
+        return DenseDesign(X)
+    assign = np.asarray(assign)
+    best = None
+    for t, term in enumerate(terms, start=1):
+        cols = np.flatnonzero(assign == t)
+        if len(cols) < MIN_FACTOR_COLUMNS or term not in data.columns:
+            continue
+        col = data[term]
+        if not isinstance(col.dtype, pd.CategoricalDtype):
+            continue
+        levels = [str(v) for v in col.cat.categories]
+        names = [column_names[j] for j in cols] if column_names else None
+        if len(cols) == len(levels) - 1:
+            expected = [f"{term}{lev}" for lev in levels[1:]]
+            shift = 1
+        elif len(cols) == len(levels):
+            expected = [f"{term}{lev}" for lev in levels]
+            shift = 0
+        else:
+            continue
+        if names is not None and names != expected:
+            continue
+        if best is None or len(cols) > len(best[0]):
+            best = (cols, col.cat.codes.to_numpy().astype(np.intp) - shift)
+    if best is None:
+        return DenseDesign(X)
+    cols, codes = best
+    n = X.shape[0]
+    if not np.array_equal(cols, np.arange(cols[0], cols[-1] + 1)):
+        return DenseDesign(X)
+    block = X[:, cols[0] : cols[-1] + 1]  # a view: no copy of the n x m block
+    in_level = codes >= 0
+    rows = np.flatnonzero(in_level)
+    # each row must be the unit vector of its level: its entry there is 1, its sum is 1
+    # (0 for the reference level) and its product with a random vector picks that entry
+    r = np.random.default_rng(12345).standard_normal(block.shape[1])
+    pick = np.where(in_level, r[np.where(in_level, codes, 0)], 0.0)
+    ok = (
+        np.all(block[rows, codes[rows]] == 1.0)
+        and np.allclose(block @ np.ones(block.shape[1]), in_level, rtol=0, atol=1e-12)
+        and np.allclose(block @ r, pick, rtol=0, atol=1e-9)
+    )
+    if not ok:
+        return DenseDesign(X)
+    other = np.setdiff1d(np.arange(X.shape[1]), cols)
+    order = np.concatenate([other, cols])
+    return FactorBlockDesign(X[:, other], codes.reshape(n), len(cols), order)

@@ -25,6 +25,7 @@ from pyglmm.families import Family, NegativeBinomial, get_family
 from pyglmm.formula.expressions import evaluate
 from pyglmm.formula.frame import ModelFrame, model_frame
 from pyglmm.glm.control import GLMControl
+from pyglmm.glm.design import make_design
 from pyglmm.glm.dispersion import (
     deviance_dispersion,
     fletcher_dispersion,
@@ -518,8 +519,9 @@ def _fit_glm(
     with ctx:
         if not warn:
             warnings.simplefilter("ignore")
+        design = make_design(frame.X, frame.data, frame.terms, frame.assign, frame.column_names)
         fit = fit_irls(
-            frame.X,
+            design,
             frame.y,
             fam,
             weights=weights_arr,

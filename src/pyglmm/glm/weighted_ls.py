@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import blas, lapack
 
+from pyglmm.mixed.blas_threads import blas_threads
+
 #: Squared-norm ratio below which a Cholesky pivot is checked by the exact QR rule.
 SUSPECT_PIVOT_RATIO = 1e-8
 
@@ -97,7 +99,8 @@ def cholesky_upper(A: np.ndarray) -> tuple[np.ndarray | None, bool]:
     diag = np.diag(A).copy()
     if np.any(diag <= 0) or not np.all(np.isfinite(diag)):
         return None, True
-    U, info = lapack.dpotrf(A, lower=0, clean=1, overwrite_a=0)
+    with blas_threads(1):  # small p x p: threads only lose on a busy machine
+        U, info = lapack.dpotrf(A, lower=0, clean=1, overwrite_a=0)
     if info != 0:
         return None, True
     ratio = np.diag(U) ** 2 / diag
@@ -183,7 +186,8 @@ def cholesky_inverse(U: np.ndarray) -> np.ndarray:
     r""":math:`(U^\top U)^{-1}` from the upper Cholesky factor (LAPACK ``dpotri``)."""
     if U.shape[0] == 0:
         return np.zeros((0, 0))
-    inv, info = lapack.dpotri(U, lower=0)
+    with blas_threads(1):
+        inv, info = lapack.dpotri(U, lower=0)
     if info != 0:
         raise np.linalg.LinAlgError("cannot invert the information matrix")
     return symmetrize_upper(inv)
@@ -193,7 +197,8 @@ def cholesky_solve(U: np.ndarray, b: np.ndarray) -> np.ndarray:
     r"""Solve :math:`U^\top U x = b`."""
     if U.shape[0] == 0:
         return np.zeros(0)
-    x, info = lapack.dpotrs(U, b, lower=0)
+    with blas_threads(1):
+        x, info = lapack.dpotrs(U, b, lower=0)
     if info != 0:
         raise np.linalg.LinAlgError("Cholesky solve failed")
     return x

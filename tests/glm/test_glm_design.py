@@ -1,0 +1,75 @@
+"""Model-matrix strategies of the IRLS loop: dense BLAS and the structured factor block."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pyglmm as pg
+from pyglmm.families import get_family
+from pyglmm.formula.frame import model_frame
+from pyglmm.glm.design import DenseDesign, FactorBlockDesign, make_design
+from pyglmm.glm.irls import fit_irls
+from pyglmm.glm.weighted_ls import weighted_crossprod, weighted_crossprod_blocked
+
+
+def factor_data(n=3000, levels=60, seed=5):
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, levels, n)
+    x = rng.standard_normal(n)
+    a = rng.uniform(-0.5, 0.5, levels)
+    y = rng.poisson(np.exp(0.2 + 0.3 * x + a[codes])).astype(float)
+    f = pd.Categorical.from_codes(codes, [f"L{i:03d}" for i in range(levels)])
+    return pd.DataFrame({"y": y, "x": x, "f": f, "g": rng.integers(0, 3, n).astype(str)})
+
+
+def test_blocked_crossprod_equals_plain_crossprod():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10_007, 7))
+    sw = rng.random(10_007)
+    u = rng.standard_normal(10_007)
+    A, r = weighted_crossprod_blocked(X, sw, u)
+    B, Xs = weighted_crossprod(X, sw)
+    np.testing.assert_allclose(np.triu(A), np.triu(B), rtol=1e-12)
+    np.testing.assert_allclose(r, Xs.T @ u, rtol=1e-12)
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + f + g", "y ~ 0 + f + x", "y ~ f:x + x"])
+def test_factor_block_design_agrees_with_dense(formula):
+    data = factor_data()
+    mf = model_frame(formula, data)
+    design = make_design(mf.X, mf.data, mf.terms, mf.assign, mf.column_names)
+    if formula == "y ~ f:x + x":  # an interaction is not an indicator block
+        assert isinstance(design, DenseDesign)
+        return
+    assert isinstance(design, FactorBlockDesign)
+    rng = np.random.default_rng(1)
+    sw, u, beta = rng.random(len(data)), rng.standard_normal(len(data)), rng.random(mf.X.shape[1])
+    A1, r1 = design.crossprod(sw, u)
+    A2, r2 = DenseDesign(mf.X).crossprod(sw, u)
+    np.testing.assert_allclose(np.triu(A1), np.triu(A2), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(r1, r2, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(design.matvec(beta), mf.X @ beta, rtol=1e-12)
+    np.testing.assert_array_equal(design.dense(), mf.X)
+    fam = get_family("poisson")
+    f1 = fit_irls(design, mf.y, fam)
+    f2 = fit_irls(mf.X, mf.y, fam)
+    np.testing.assert_allclose(f1.coef, f2.coef, rtol=1e-9, atol=1e-12)
+    assert f1.iterations == f2.iterations
+
+
+def test_glm_with_a_many_level_factor_uses_the_structured_design():
+    data = factor_data()
+    m = pg.glm("y ~ x + f", data, family="poisson")
+    assert m.converged and len(m.coef) == 61
+    dense = fit_irls(m.model_matrix, m.y, m.family)
+    np.testing.assert_allclose(m.coef, dense.coef, rtol=1e-9, atol=1e-12)
+
+
+def test_a_matrix_that_only_looks_like_a_factor_block_stays_dense():
+    data = factor_data()
+    mf = model_frame("y ~ x + f", data)
+    X = mf.X.copy()
+    X[5, -1] = 0.5  # break one indicator
+    assert isinstance(make_design(X, mf.data, mf.terms, mf.assign, mf.column_names), DenseDesign)
