@@ -154,6 +154,45 @@ def test_datasets_and_version(capsys):
     assert status == 0 and out.strip() == f"pyglmm {pyglmm.__version__}"
 
 
+LMER_FIXTURES = Path(__file__).parent / "fixtures" / "lmer"
+GLMER_FIXTURES = Path(__file__).parent / "fixtures" / "glmer"
+
+
+@pytest.mark.skipif(not hasattr(pyglmm, "lmer"), reason="pg.lmer not available")
+def test_lmer_against_lme4(capsys, tmp_path):
+    ref = json.loads((LMER_FIXTURES / "sleepstudy_reml.json").read_text())
+    status, out, err = run(
+        capsys, "lmer", ref["formula"], "--data", "sleepstudy", "--json", "-",
+        "--plots", str(tmp_path),
+    )  # fmt: skip
+    assert status == 0
+    res = json.loads(out)
+    assert res["model"] == "lmer" and res["reml"] is True
+    assert res["objective"] == pytest.approx(ref["objective"], rel=1e-6)
+    got = {row["term"]: row["estimate"] for row in res["coefficients"]}
+    assert got == pytest.approx(ref["fixef"], rel=1e-4)
+    assert res["sigma"] == pytest.approx(ref["sigma"], rel=1e-4)
+    assert [v["group"] for v in res["varcorr"]] == ["Subject", "Subject", "Subject", "Residual"]
+    assert (tmp_path / "residuals.png").read_bytes()[:4] == b"\x89PNG"
+    status, out, _ = run(capsys, "lmer", ref["formula"], "--data", "sleepstudy", "--ml")
+    assert status == 0 and "Linear mixed model fit by maximum likelihood" in out
+
+
+@pytest.mark.skipif(not hasattr(pyglmm, "glmer"), reason="pg.glmer not available")
+def test_glmer_against_lme4(capsys):
+    ref = json.loads((GLMER_FIXTURES / "cbpp_agq5.json").read_text())
+    status, out, _ = run(
+        capsys, "glmer", ref["formula"], "--data", "cbpp", "--family", "binomial",
+        "--nagq", "5", "--json", "-",
+    )  # fmt: skip
+    assert status == 0
+    res = json.loads(out)
+    assert res["model"] == "glmer" and res["family"] == "binomial" and res["nagq"] == 5
+    assert res["loglik"] == pytest.approx(ref["loglik"], rel=1e-6)
+    got = {row["term"]: row["estimate"] for row in res["coefficients"]}
+    assert got == pytest.approx(ref["fixef"], rel=1e-4)
+
+
 BAD_INPUT = [
     (["fit", "y ~ dur", "--data", "no_such_file.csv"], "no data file 'no_such_file.csv'"),
     (["fit", "y ~ durx", "--data", "ceb", "--family", "poisson"], "'durx'"),
@@ -166,6 +205,8 @@ BAD_INPUT = [
     (["fit", "y ~ dur + (1 | res)", "--data", "ceb", "--family", "poisson"], "random"),
     (["lm", "~ dur", "--data", "ceb"], "response"),
     (["lm", "y ~ dur", "--data", "ceb", "--factor", "n,nope"], "--factor 'nope'"),
+    (["lmer", "Reaction ~ Days", "--data", "sleepstudy"], "random-effects terms"),
+    (["glmer", "y ~ dur + (1 | res)", "--data", "ceb", "--family", "binomial"], "binomial"),
 ]
 
 

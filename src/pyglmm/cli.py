@@ -8,6 +8,8 @@ Examples
     pyglmm fit "cbind(incidence, size - incidence) ~ period" --data cbpp.csv \\
         --family binomial --plots out/ --json out/fit.json
     pyglmm lm "score ~ Machine * Worker" --data Machines --anova
+    pyglmm lmer "Reaction ~ Days + (Days | Subject)" --data sleepstudy --json -
+    pyglmm glmer "cbind(incidence, size - incidence) ~ period + (1 | herd)" --data cbpp
     pyglmm datasets
     pyglmm --version
 
@@ -318,6 +320,130 @@ def command_lm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _coef_table_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of an R-style coefficient table (Estimate, Std. Error, t/z value, Pr(>|.|))."""
+    cols = list(table.columns)
+
+    def pick(prefixes: tuple[str, ...]) -> str | None:
+        return next((c for c in cols if str(c).startswith(prefixes)), None)
+
+    est = pick(("Estimate", "estimate"))
+    se = pick(("Std. Error", "std_error"))
+    stat = pick(("t value", "z value", "statistic"))
+    pval = pick(("Pr(", "p_value"))
+    rows = []
+    for term, row in table.iterrows():
+        rows.append(
+            {
+                "term": str(term),
+                "estimate": _number(row[est]) if est else None,
+                "std_error": _number(row[se]) if se else None,
+                "statistic": _number(row[stat]) if stat else None,
+                "p_value": _number(row[pval]) if pval else None,
+            }
+        )
+    return rows
+
+
+def mixed_results(model: Any, kind: str) -> dict[str, Any]:
+    """JSON-ready results of a fitted linear or generalized linear mixed model."""
+    family = getattr(model, "family", None)
+    varcorr = getattr(model, "varcorr", None)
+    results: dict[str, Any] = {
+        "model": kind,
+        "formula": model.formula,
+        "nobs": _number(model.nobs),
+        "coefficients": _coef_table_rows(model.coef_table()),
+        "varcorr": None
+        if varcorr is None
+        else [{k: _number(v) for k, v in rec.items()} for rec in varcorr.to_dict("records")],
+        "objective": _number(getattr(model, "objective", None)),
+        "deviance": _number(getattr(model, "deviance", None)),
+        "loglik": _number(getattr(model, "loglik", None)),
+        "aic": _number(getattr(model, "aic", None)),
+        "bic": _number(getattr(model, "bic", None)),
+        "df_resid": _number(getattr(model, "df_resid", None)),
+        "sigma": _number(getattr(model, "sigma", None)),
+        "theta": [_number(t) for t in np.atleast_1d(getattr(model, "theta", []))],
+        "singular": _number(getattr(model, "singular", None)),
+    }
+    if kind == "lmer":
+        results["reml"] = _number(getattr(model, "reml", None))
+    if family is not None:
+        results["family"] = family.name
+        results["link"] = family.link.name
+        results["nagq"] = _number(getattr(model, "nagq", None))
+    return results
+
+
+def write_mixed_plots(model: Any, directory: str, kind: str) -> list[Path]:
+    """Residuals vs fitted, QQ and histogram of a mixed model's residuals, as PNG."""
+    from pyglmm.plots.regression import residual_figure
+
+    if kind == "lmer":
+        residuals = model.residuals(type="response", scaled=True)
+        label = "scaled residuals"
+    else:
+        residuals = model.residuals(type="pearson")
+        label = "Pearson residuals"
+    fitted = np.asarray(model.fitted, dtype=float)
+    fig = residual_figure(
+        fitted, np.asarray(residuals, dtype=float), labels=list(residuals.index),
+        residual_label=label, title=model.formula,
+    )  # fmt: skip
+    out = Path(directory).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "residuals.png"
+    fig.savefig(path, dpi=110)
+    return [path]
+
+
+def _report_mixed(model: Any, args: argparse.Namespace, kind: str) -> None:
+    if not (args.quiet or args.json == "-"):
+        print(model.summary())
+    if args.plots:
+        for path in write_mixed_plots(model, args.plots, kind):
+            print(f"{PROG}: wrote {path}", file=sys.stderr)
+    if args.json:
+        _write_json(mixed_results(model, kind), args.json)
+
+
+def _needs_random_terms(formula: str, command: str) -> None:
+    from pyglmm.formula.parse import parse_formula
+
+    if not parse_formula(formula).random:
+        raise CommandLineError(
+            f"'{command}' needs random-effects terms such as (1 | group) in the formula; "
+            f"use '{'lm' if command == 'lmer' else 'fit'}' for a model without them"
+        )
+
+
+def command_lmer(args: argparse.Namespace) -> int:
+    import pyglmm as pg
+
+    _needs_random_terms(args.formula, "lmer")
+    data = load_data(args)
+    model = pg.lmer(
+        args.formula, data, reml=not args.ml,
+        weights=_weights_argument(args.weights, data), offset=args.offset,
+    )  # fmt: skip
+    _report_mixed(model, args, "lmer")
+    return 0
+
+
+def command_glmer(args: argparse.Namespace) -> int:
+    import pyglmm as pg
+
+    _needs_random_terms(args.formula, "glmer")
+    data = load_data(args)
+    model = pg.glmer(
+        args.formula, data, family=args.family, nagq=args.nagq, link=args.link,
+        weights=_weights_argument(args.weights, data), offset=args.offset,
+    )  # fmt: skip
+    _report_mixed(model, args, "glmer")
+    return 0
+
+
 def command_datasets(args: argparse.Namespace) -> int:
     from pyglmm import datasets
 
@@ -392,6 +518,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="sums of squares for --anova (default 1, sequential)",
     )
     lm.set_defaults(handler=command_lm)
+
+    import pyglmm as pg
+
+    if hasattr(pg, "lmer"):
+        lmer = sub.add_parser("lmer", help="fit a linear mixed model (lme4's lmer)")
+        _common(lmer)
+        lmer.add_argument("--ml", action="store_true", help="maximum likelihood (default REML)")
+        lmer.set_defaults(handler=command_lmer)
+    if hasattr(pg, "glmer"):
+        glmer = sub.add_parser("glmer", help="fit a generalized linear mixed model (lme4's glmer)")
+        _common(glmer)
+        glmer.add_argument("--family", default="binomial", help="family (default binomial)")
+        glmer.add_argument("--link", help="link function (default: canonical)")
+        glmer.add_argument(
+            "--nagq",
+            type=int,
+            default=1,
+            help="adaptive Gauss-Hermite points (1 = Laplace, default)",
+        )
+        glmer.set_defaults(handler=command_glmer)
 
     ds = sub.add_parser("datasets", help="list the bundled data sets")
     ds.set_defaults(handler=command_datasets)

@@ -24,6 +24,7 @@ from pyglmm.plots.regression import (
     normal_scores,
     pretty,
     qqline_coefficients,
+    residual_figure,
     residual_panels,
 )
 
@@ -194,3 +195,15 @@ def test_histogram_panel_draws_r_histogram():
     breaks, density = histogram_density(m.residuals("deviance"))
     np.testing.assert_allclose([p.get_x() for p in hist.patches], breaks[:-1])
     np.testing.assert_allclose([p.get_height() for p in hist.patches], density)
+
+
+def test_residual_figure_from_arrays():
+    m = fit("sleepstudy_lm")
+    r = m.residuals("standardized").to_numpy()
+    fig = residual_figure(m.fitted.to_numpy(), r, labels=list(m.row_labels), title="t")
+    ax_fit, ax_qq, ax_hist = fig.get_axes()
+    np.testing.assert_allclose(scatter_xy(ax_fit)[1], r)
+    np.testing.assert_allclose(scatter_xy(ax_qq)[0], normal_scores(r))
+    _, density = histogram_density(r)
+    np.testing.assert_allclose([p.get_height() for p in ax_hist.patches], density)
+    assert len(ax_fit.texts) == 3 and fig.get_suptitle() == "t"

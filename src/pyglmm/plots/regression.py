@@ -547,6 +547,45 @@ def residual_panels(
     return fig
 
 
+def residual_figure(
+    fitted: np.ndarray,
+    residuals: np.ndarray,
+    *,
+    labels: Sequence[Any] | None = None,
+    residual_label: str = "residuals",
+    fitted_label: str = "Fitted values",
+    title: str | None = None,
+    id_n: int = 3,
+    smooth: bool = True,
+    figsize: tuple[float, float] = (13.0, 3.8),
+) -> Figure:
+    """Residuals against fitted values (with a lowess smooth), normal QQ and histogram.
+
+    For any model that gives fitted values and residuals (e.g. mixed models, whose
+    leverage-based panels do not apply).
+    """
+    x = np.asarray(fitted, dtype=float)
+    r = np.asarray(residuals, dtype=float)
+    labels_arr = np.asarray(
+        [str(v) for v in (labels if labels is not None else range(1, r.size + 1))], dtype=object
+    )
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax_fit, ax_qq, ax_hist = fig.subplots(1, 3)
+    _points(ax_fit, x, r)
+    ax_fit.axhline(0.0, ls=":", color="gray")
+    if smooth:
+        _smooth(ax_fit, x, r, 0)
+    ax_fit.set_xlabel(fitted_label)
+    ax_fit.set_ylabel(residual_label)
+    ax_fit.set_title("Residuals vs Fitted", fontsize=10)
+    _annotate(ax_fit, x, r, labels_arr, _top(np.abs(r), id_n))
+    qq_plot(ax_qq, r, labels_arr, id_n=id_n, ylabel=residual_label)
+    histogram_with_normal(ax_hist, r, xlabel=residual_label)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def cooks_plot(
     model: Any,
     *,
