@@ -70,7 +70,6 @@ class BlockedCholesky:
         self.terms = blocks.terms
         self.Lrr = np.empty((blocks.m, blocks.m), order="F")
         self._flat = self.Lrr.reshape(-1, order="F")
-        self._a0 = blocks.A00[:, 0, 0].copy() if blocks.q0 == 1 else None
         offs = np.cumsum([0] + [t.ntheta for t in self.terms])
         self._theta_slices = [slice(int(offs[i]), int(offs[i + 1])) for i in range(len(offs) - 1)]
         self.ntheta = int(offs[-1])
@@ -78,6 +77,7 @@ class BlockedCholesky:
         self._rest_scalar = all(t.q == 1 for t in rest)
         if self._rest_scalar and rest:
             self._rest_scale = np.empty(blocks.mz)
+            self._rest_scale_full = np.ones(blocks.m)
             self._rest_idx = [blocks.rest_slices[i] for i in range(len(rest))]
         self._zdiag = np.arange(blocks.mz) * (blocks.m + 1)
         self._d0 = np.arange(blocks.q0)
@@ -98,35 +98,65 @@ class BlockedCholesky:
         self.lambdas = lams
         q0 = b.q0
         lam0 = lams[0]
+        grouped = b.Mg is not None
+        A0 = b.A00_groups if grouped else b.A00
         if q0 == 1:
             l2 = lam0[0, 0] ** 2
-            d = l2 * self._a0 + 1.0
-            self.logdet_L00 = float(np.log(d).sum())
-            W = l2 / d
-            self.T00 = d.reshape(-1, 1, 1)
-            self.L00 = np.sqrt(d).reshape(-1, 1, 1)
+            d = l2 * A0[:, 0, 0] + 1.0
+            Wg = l2 / d
+            if grouped:
+                d_lev = d[b.group_of_level]
+                W = Wg[b.group_of_level]
+            else:
+                d_lev, W = d, Wg
+            self.logdet_L00 = float(np.log(d_lev).sum())
+            self.T00 = d_lev.reshape(-1, 1, 1)
+            self.L00 = np.sqrt(d_lev).reshape(-1, 1, 1)
             self.W = W.reshape(-1, 1, 1)
             Wy = W * b.Ry
-            wvec = W
+            wvec = Wg
         else:
-            T = lam0.T @ b.A00 @ lam0
+            T = lam0.T @ A0 @ lam0
             T[:, self._d0, self._d0] += 1.0
+            Wg = lam0 @ np.linalg.inv(T) @ lam0.T
+            if grouped:
+                T = T[b.group_of_level]
+                W = Wg[b.group_of_level]
+            else:
+                W = Wg
             L0 = np.linalg.cholesky(T)
             self.T00 = T
             self.L00 = L0
             self.logdet_L00 = float(2.0 * np.log(L0[:, self._d0, self._d0]).sum())
-            W = lam0 @ np.linalg.inv(T) @ lam0.T
             self.W = W
             Wy = (W @ b.Ry.reshape(-1, q0, 1)).reshape(-1)
-            wvec = W.reshape(-1)
+            wvec = Wg.reshape(-1)
 
         C = self.Lrr
-        np.copyto(C, b.Arr)
-        self._flat[b.idx] -= b.M @ wvec
+        vals = (b.Mg if grouped else b.M) @ wvec
         m1 = b.m - 1
-        C[m1, :m1] -= b.R @ Wy
-        C[m1, m1] -= b.Ry @ Wy
-        self._scale_rest(C, lams)
+        yrow = b.R @ Wy
+        yy = b.Ry @ Wy
+        if self._rest_scalar and len(self.terms) > 1:
+            # fused C = Λᵀ(A_rr − R𝒲Rᵀ)Λ for diagonal Λ_r: one pass over A_rr
+            s = self._rest_scale_full
+            for sl, lam in zip(self._rest_idx, lams[1:], strict=True):
+                s[sl] = lam[0, 0]
+            np.multiply(b.Arr, s[:, None], out=C)
+            C *= s[None, :]
+            self._flat[b.idx] -= vals * (s[b.idx_row] * s[b.idx_col])
+            C[m1, :m1] -= yrow * s[:m1]
+            C[m1, m1] -= yy
+        else:
+            # vector-valued terms in the rest mix columns within a level's block, so
+            # the update must be made on both triangles before scaling
+            np.copyto(C, b.Arr)
+            self._flat[b.idx] -= vals
+            self._flat[b.idx_upper] -= vals[b.offdiag]
+            C[m1, :m1] -= yrow
+            C[:m1, m1] -= yrow
+            C[m1, m1] -= yy
+            self._scale_rest(C, lams)
         mz = b.mz
         if mz:
             self._flat[self._zdiag] += 1.0

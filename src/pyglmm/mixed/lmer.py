@@ -11,6 +11,7 @@ modes b̂ and σ̂ follow by back-substitution.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from typing import Any
@@ -39,9 +40,19 @@ from pyglmm.mixed.varcorr import term_covariances, varcorr_frame
 
 
 def _fit_threads(blocks: LmmBlocks) -> int | None:
-    """BLAS threads for the optimization loop: one for dense rests up to order 2 500
-    (see :mod:`pyglmm.mixed.blas_threads`), the library default above."""
-    return 1 if blocks.m <= 2500 else None
+    """BLAS threads for the optimization loop (see :mod:`pyglmm.mixed.blas_threads`).
+
+    One thread for small dense rests (order < 500) and whenever the machine is
+    busy (1-minute load average above half the cores), where multithreaded
+    OpenBLAS loses badly; otherwise the library default (all cores).
+    """
+    if blocks.m < 500:
+        return 1
+    try:
+        busy = os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
+    except OSError:  # pragma: no cover - no load average on this platform
+        busy = False
+    return 1 if busy else None
 
 
 def _drop_rank_deficient(X: np.ndarray, names: list[str], tol: float = 1e-7) -> np.ndarray:
@@ -362,7 +373,7 @@ class LinearMixedModel:
         out = np.zeros(n)
         for k in terms_used:
             t = self.terms[k]
-            z = t.design.transform(newdata)
+            z = t.design.transform(_only_columns(newdata, t.design.rhs))
             codes = _codes_in(newdata, t, allow_new_levels)
             bk = self._b[k]
             ok = codes >= 0
@@ -413,7 +424,7 @@ class LinearMixedModel:
         from pyglmm.data import to_pandas
 
         nd = to_pandas(newdata)
-        X = self.frame.fixed.transform(nd)
+        X = self.frame.fixed.transform(_only_columns(nd, self.frame.fixed.rhs))
         X = X[:, self._kept_columns] if self._kept_columns is not None else X
         eta = X @ self.fixef.to_numpy()
         for expr in self.frame.formula.offsets:
@@ -521,6 +532,15 @@ def _codes_in(data: pd.DataFrame, t: ReMat, allow_new_levels: bool) -> np.ndarra
     return codes
 
 
+def _only_columns(data: pd.DataFrame, rhs: str) -> pd.DataFrame:
+    """The columns of ``data`` that the formula ``rhs`` uses (so that a grouping factor
+    with new levels in ``newdata`` does not trip the fixed-part encoder)."""
+    from pyglmm.formula.expressions import referenced_names
+
+    names = [c for c in referenced_names(rhs) if c in data.columns]
+    return data[names] if names else pd.DataFrame(index=data.index)
+
+
 def _label(v: Any) -> str:
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
@@ -614,12 +634,23 @@ def lmer(
         opt = optimize_theta(obj, x0, lower)
         derivs = None
         extra = 0
-        if calc_derivs and not is_singular(opt.x, lower):
+        # Newton steps with lme4's finite-difference derivatives: always when lme4
+        # computes those derivatives (n < 10 000), and for few parameters otherwise
+        # (BOBYQA's ftol_abs stop can leave a flat component ~1e-4 off the optimum)
+        if (calc_derivs or len(x0) <= 4) and not is_singular(opt.x, lower):
             with np.errstate(divide="ignore", invalid="ignore"):
-                x, fx, g, H, extra = newton_polish(obj, opt.x, opt.fun, lower)
+                x, fx, g, H, extra = newton_polish(
+                    obj,
+                    opt.x,
+                    opt.fun,
+                    lower,
+                    max_iter=3 if calc_derivs else 1,
+                    final_derivs=calc_derivs,
+                )
             if fx < opt.fun:
                 opt = OptResult(x, fx, opt.nevals, opt.status, opt.message)
-            derivs = (g, H)
+            if calc_derivs:
+                derivs = (g, H)
         conv = check_convergence(obj, opt.x, opt.fun, lower, calc_derivs=calc_derivs, derivs=derivs)
         conv.nevals += extra
     for msg in conv.messages:

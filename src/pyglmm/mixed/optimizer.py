@@ -164,6 +164,7 @@ def newton_polish(
     lower: np.ndarray,
     *,
     max_iter: int = 3,
+    final_derivs: bool = True,
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, int]:
     """A few Newton steps with lme4's finite-difference derivatives (``deriv12``).
 
@@ -172,7 +173,8 @@ def newton_polish(
     Each step ``x − H⁻¹g`` (kept inside the bounds) is accepted only if it lowers
     the objective, so the result is never worse than the optimizer's.  The
     derivatives returned are those at the returned point (for the convergence
-    checks).  Returns ``(x, fx, gradient, hessian, nevals)``.
+    checks; with ``final_derivs=False`` they may be those of the previous point).
+    Returns ``(x, fx, gradient, hessian, nevals)``.
     """
     from pyglmm.mixed.convergence import deriv12
 
@@ -180,7 +182,7 @@ def newton_polish(
     total = 0
     g, H, ne = deriv12(fun, x, fx, lower)
     total += ne
-    for _ in range(max_iter):
+    for it in range(max_iter):
         try:
             np.linalg.cholesky(H)
             step = np.linalg.solve(H, g)
@@ -194,6 +196,8 @@ def newton_polish(
         if not fn < fx:
             break
         x, fx = xn, fn
+        if it == max_iter - 1 and not final_derivs:
+            break
         g, H, ne = deriv12(fun, x, fx, lower)
         total += ne
         if np.max(np.abs(g)) < 1e-6:
