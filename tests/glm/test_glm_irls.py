@@ -50,6 +50,8 @@ def test_bad_responses_are_clear_errors(ceb):
         pg.glm("round(y) ~ dur", d, family="poisson", theta=2)
     with pytest.raises(DataError):
         pg.glm("round(y) ~ nothere", d, family="poisson")
+    with pytest.raises(PyglmmError, match="use pg.glmer"):
+        pg.glm("round(y) ~ dur + (1 | res)", d, family="poisson")
     with pytest.raises(PyglmmError, match="no response"):
         pg.glm("~ dur", d, family="poisson")
     with pytest.raises(PyglmmError, match="length of 'start'"):

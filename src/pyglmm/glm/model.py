@@ -476,6 +476,10 @@ def _fit_glm(
                 raise FamilyError("theta= is only for the negative binomial family")
             fam = get_family(family, link)
     frame = model_frame(formula, data, weights=weights, offset=offset, contrasts=contrasts)
+    if frame.random:
+        raise PyglmmError(
+            f"the formula {formula!r} has random-effects terms; use pg.glmer for mixed models"
+        )
     if frame.y is None:
         raise PyglmmError("the formula has no response (left-hand side)")
     weights_arr = frame.weights
