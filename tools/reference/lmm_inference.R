@@ -74,6 +74,15 @@ save("lrt_sleep", list(
   anova_m0_m1 = tab(a01), anova_m2_m0_m1 = tab(a201), anova_m0_m1_norefit = tab(a01n),
   heading = attr(a01, "heading")))
 
+# GLMMs: no refit, likelihood-ratio test of the Laplace log-likelihoods
+cb <- read.csv(paste0(d, "cbpp.csv"))
+cb$herd <- factor(cb$herd, levels = 1:15); cb$period <- factor(cb$period, levels = 1:4)
+g0 <- glmer(cbind(incidence, size - incidence) ~ 1 + (1 | herd), cb, family = binomial)
+g1 <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cb, family = binomial)
+save("lrt_cbpp", list(formulas = c("cbind(incidence, size - incidence) ~ 1 + (1 | herd)",
+                                   "cbind(incidence, size - incidence) ~ period + (1 | herd)"),
+                      anova_g0_g1 = tab(anova(g0, g1))))
+
 # confidence intervals: profile (lme4's confint(profile(m))) and Wald
 ci <- function(name, formula, data, dataset) {
   m <- eval(substitute(lme4::lmer(formula, data = data, REML = TRUE)))
