@@ -375,7 +375,7 @@ class DiagnosticsMixin:
         :math:`h > 3k/n`.
         """
         table = self._influence_table()
-        flags = self.influence_flags()
+        flags = self._flags_of(table)
         table["inf"] = flags.to_numpy().any(axis=1)
         return table
 
@@ -391,7 +391,10 @@ class DiagnosticsMixin:
 
     def influence_flags(self) -> pd.DataFrame:
         """R's ``influence.measures()$is.inf``: one boolean column per measure."""
-        table = self._influence_table()
+        return self._flags_of(self._influence_table())
+
+    @staticmethod
+    def _flags_of(table: pd.DataFrame) -> pd.DataFrame:
         values = table.to_numpy(dtype=float)
         n_cases = int(np.sum(table["hat"].to_numpy() > 0))
         flags = influential_flags(values, n_cases)
