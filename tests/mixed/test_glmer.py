@@ -341,3 +341,32 @@ def test_separation_warns():
     # complete separation: PIRLS cannot converge; the error says why
     with pytest.raises(pg.errors.PyglmmError, match="separation"):
         pg.glmer("y ~ x + (1 | g)", df, family="binomial")
+
+
+def test_profile_intervals_match_lme4():
+    m, d = fit("cbpp_laplace"), load("cbpp_laplace")
+    ci = m.confint("profile")
+    assert list(ci.index) == d["profile_ci_names"]
+    # lme4 interpolates its profile with splines; ours solves ζ = ±z exactly
+    np.testing.assert_allclose(ci.to_numpy(), d["profile_ci"], rtol=2e-4, atol=1e-4)
+
+
+def test_likelihood_ratio_test_between_glmms():
+    m1 = fit("cbpp_laplace")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m0 = pg.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", cbpp(), "binomial")
+    tab = pg.anova(m0, m1)
+    chisq = 2 * (m1.loglik - m0.loglik)
+    assert tab["Chisq"].iloc[1] == pytest.approx(chisq, rel=1e-10)
+    assert tab["Df"].iloc[1] == 3
+
+
+def test_parametric_bootstrap_refits():
+    m = fit("cbpp_laplace")
+    b = pg.bootstrap(m, nsim=8, seed=3, n_jobs=1, progress=False)
+    assert b.t.shape == (8, 5)
+    assert np.isfinite(b.t.to_numpy()).all()
+    # refit on the model's own response reproduces the fit
+    m2 = m.refit(m.y)
+    assert m2.objective == pytest.approx(m.objective, rel=1e-9)

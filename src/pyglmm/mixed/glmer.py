@@ -483,12 +483,59 @@ class GeneralizedLinearMixedModel:
 
         return GlmerSummary(self)._repr_html_()
 
+    reml = False
+
     @classmethod
     def _anova_compare(cls, models: list, **kw: Any) -> pd.DataFrame:
-        """Likelihood-ratio tests between nested GLMMs (R's ``anova(m0, m1)``)."""
-        from pyglmm.mixed.glmm_anova import lrt_table
+        """Likelihood-ratio tests between nested GLMMs (lme4's ``anova(m0, m1)``; the
+        implementation is shared with LMMs, :mod:`pyglmm.inference.lrt`)."""
+        from pyglmm.inference.lrt import anova_compare
 
-        return lrt_table(models, **kw)
+        return anova_compare(models, **kw)
+
+    def refit(self, y: np.ndarray, *, calc_derivs: bool = False) -> GeneralizedLinearMixedModel:
+        """The same model fitted to a new response (on the fit's scale: proportions for
+        binomial, as :meth:`simulate` returns them), reusing the design; for the parametric
+        bootstrap (:func:`pyglmm.bootstrap`, shared with LMMs)."""
+        r = self.response
+        y = np.asarray(y, dtype=float).reshape(-1)
+        if y.shape[0] != self.nobs:
+            raise DataError(f"refit: y has length {y.shape[0]}, the model {self.nobs} rows")
+        resp = GlmmResponse(self.family, y, r.wt, r.ntrials, r.offset)
+        pirls = Pirls(self.terms, self.X, resp)
+        from pyglmm.mixed.blas_threads import blas_threads
+
+        with blas_threads(1), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            new = _fit(
+                self.frame,
+                self.terms,
+                pirls,
+                self.family,
+                self.X,
+                list(self.fixef.index),
+                self.nagq,
+                _mustart(self.family, y, r.wt),
+                None,
+                calc_derivs,
+                extra_params=self.npar
+                - self.p
+                - len(self.theta)
+                - (1 if self.family.estimates_dispersion else 0),
+            )
+        new._kept_columns = self._kept_columns
+        return new
+
+
+def _mustart(fam: Family, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
+    """Starting means as R's ``family$initialize`` for a response on the fit's scale."""
+    if fam.name == "binomial":
+        return (wt * y + 0.5) / (wt + 1.0)
+    if fam.name == "poisson":
+        return y + 0.1
+    if fam.name == "negative.binomial":
+        return y + (y == 0) / 6.0
+    return y.copy()
 
 
 def _draw(fam: Family, mu, ntr, pw, sigma, rng) -> np.ndarray:
@@ -674,9 +721,13 @@ def glmer(
     pirls = Pirls(terms, X, resp)
     if nagq > 1:
         check_agq_model(pirls)
-    model = _fit(
-        frame, terms, pirls, fam, X, names, nagq, mustart, start, calc_derivs, warn_level=3
-    )
+    from pyglmm.mixed.blas_threads import blas_threads
+
+    # the dense pieces are small: one BLAS thread avoids spinning threads on a busy machine
+    with blas_threads(1):
+        model = _fit(
+            frame, terms, pirls, fam, X, names, nagq, mustart, start, calc_derivs, warn_level=3
+        )
     model._kept_columns = kept_columns
     model.optinfo["seconds"] = time.perf_counter() - t_start
     return model

@@ -84,7 +84,10 @@ class WeightedBlocks:
                     rows_l.append(offs[k] + lev_k * t.q + a)
                     cols_l.append(lev_0 * self.q0 + b)
                     self._rz_parts.append((inv, len(uk), t.z[:, a] * t0.z[:, b]))
-        self._dense_r = self.mz * self.nq0 <= _DENSE_R_MAX
+        total_cells = sum(p[1] for p in self._rz_parts)
+        dense_cells = self.mz * self.nq0
+        # dense products pay for every zero; sparse ones only for the level pairs present
+        self._dense_r = dense_cells <= _DENSE_R_MAX and total_cells > 0.25 * dense_cells
         if self.mz:
             rows = np.concatenate(rows_l)
             cols = np.concatenate(cols_l)
@@ -117,9 +120,7 @@ class WeightedBlocks:
                             r = offs[k] + lk * tk.q + a
                             c = offs[j] + lj * tj.q + b
                             self._zz_parts.append((inv, len(uk), tk.z[:, a] * tj.z[:, b], r, c))
-        if self._scalar0 and not self._dense_r:
-            self._wdiag = None
-        elif not self._scalar0:
+        if not self._scalar0:
             idx = np.arange(self.nq0).reshape(self.n0, self.q0)
             r = np.repeat(idx, self.q0, axis=1).ravel()
             c = np.tile(idx, (1, self.q0)).ravel()
@@ -295,7 +296,10 @@ class BlockFactor:
     def _quad(self, A, B):
         """``A 𝒲 Bᵀ`` as a dense array."""
         b = self.blocks
-        if b.q0 == 1 and not sp.issparse(A) and A is B:
+        if b.q0 == 1 and A is B:
+            if sp.issparse(A):
+                G = A.multiply(np.sqrt(self._W)[None, :]).tocsr()
+                return (G @ G.T).toarray()
             G = A * np.sqrt(self._W)[None, :]
             return G @ G.T
         AW = self._apply_w(A)

@@ -42,7 +42,7 @@ class PirlsError(PyglmmError):
 
 
 class GlmmResponse:
-    """The response part of a GLMM: ``y``, prior weights, trials, offset, family.
+    r"""The response part of a GLMM: ``y``, prior weights, trials, offset, family.
 
     Parameters
     ----------
@@ -54,6 +54,16 @@ class GlmmResponse:
     ntrials : (n,) array
         Binomial trials (ones otherwise), for ``family.aic``.
     offset : (n,) array
+
+    Notes
+    -----
+    For the canonical binomial (logit) and Poisson (log) links the unit deviances are
+    computed from ``η`` directly, ``d_i = 2w_i(\log(1 + e^{η_i}) − y_iη_i + c_i)`` and
+    ``d_i = 2w_i(e^{η_i} − y_iη_i + c_i)`` with the ``μ``-free parts ``c_i`` precomputed:
+    one transcendental function per observation instead of R's ``xlogy`` forms (same
+    values to rounding; R's clamping of ``η`` only acts beyond ``|η| > 30``, where the
+    general code is used).  For those families (and the negative binomial) ``aic`` differs
+    from the deviance by a constant, computed once.
     """
 
     def __init__(
@@ -70,6 +80,26 @@ class GlmmResponse:
         self.ntrials = np.asarray(ntrials, dtype=float)
         self.offset = np.asarray(offset, dtype=float)
         self.n = self.y.shape[0]
+        key = (family.name, family.link.name)
+        self._fast = key if key in (("binomial", "logit"), ("poisson", "log")) else None
+        y, wt = self.y, self.wt
+        if self._fast == ("binomial", "logit"):
+            from scipy.special import xlogy
+
+            self._c = xlogy(y, y) + xlogy(1 - y, 1 - y)
+        elif self._fast == ("poisson", "log"):
+            from scipy.special import xlogy
+
+            self._c = xlogy(y, y) - y
+        self._aic_shift: float | None = None
+        if family.name in ("binomial", "poisson", "negative.binomial"):
+            # aic(μ) − Σd(μ) does not depend on μ: evaluate it once at a valid μ
+            with np.errstate(all="ignore"):
+                mu0 = np.full(self.n, 0.5 if family.name == "binomial" else 1.0)
+                dev0 = float(family.dev_resids(y, mu0, wt).sum())
+                shift = family.aic(y, self.ntrials, mu0, wt, dev0) - dev0
+            if np.isfinite(shift):
+                self._aic_shift = float(shift)
 
     def mu(self, eta: np.ndarray) -> np.ndarray:
         return self.family.linkinv(eta)
@@ -77,11 +107,33 @@ class GlmmResponse:
     def dev_resids(self, mu: np.ndarray) -> np.ndarray:
         return self.family.dev_resids(self.y, mu, self.wt)
 
+    def dev_from_eta(self, eta: np.ndarray) -> tuple[np.ndarray, float]:
+        """``μ`` and the deviance ``Σ d_i`` at ``η`` (fast paths for canonical links)."""
+        if self._fast is not None and float(np.max(np.abs(eta))) < 30.0:
+            if self._fast[0] == "binomial":
+                from scipy.special import expit
+
+                mu = expit(eta)
+                # log(1 + e^η) = max(η, 0) + log1p(e^{-|η|}) (np.logaddexp is ~10x slower)
+                d = np.maximum(eta, 0.0) + np.log1p(np.exp(-np.abs(eta))) - self.y * eta + self._c
+            else:
+                mu = np.exp(eta)
+                d = mu - self.y * eta + self._c
+            return mu, 2.0 * float(self.wt @ d)
+        mu = self.family.linkinv(eta)
+        return mu, float(self.family.dev_resids(self.y, mu, self.wt).sum())
+
     def aic(self, mu: np.ndarray, dev: float) -> float:
+        if self._aic_shift is not None:
+            return dev + self._aic_shift
         return self.family.aic(self.y, self.ntrials, mu, self.wt, dev)
 
     def working(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Working weights ``W = w μ_η² / V(μ)`` and residuals ``(y − μ)/μ_η``."""
+        if self._fast is not None and float(np.max(np.abs(eta))) < 30.0:
+            v = mu * (1.0 - mu) if self._fast[0] == "binomial" else mu
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return self.wt * v, (self.y - mu) / v
         fam = self.family
         me = fam.mu_eta(eta)
         var = fam.variance(mu)
@@ -131,8 +183,12 @@ class Pirls:
         self.resp = response
         self.n, self.p = self.X.shape
         self.tol = tol
-        #: and the largest change of η in the last step below this
-        self.eta_tol = 1e-9
+        #: and the largest change of η in the last step below this: with the canonical link
+        #: Fisher scoring is Newton's method (quadratic convergence, the error after a step
+        #: of 1e-5 is ~1e-10); otherwise it converges linearly and the step must be tiny
+        canonical = {"binomial": "logit", "poisson": "log"}
+        fam = response.family
+        self.eta_tol = 1e-5 if canonical.get(fam.name) == fam.link.name else 1e-9
         self.maxit = maxit
         self.blocks_u = WeightedBlocks(terms, self.X, with_x=False)
         self._blocks_ux: WeightedBlocks | None = None
@@ -142,7 +198,8 @@ class Pirls:
         self.factor: BlockFactor | None = None
         self.mu: np.ndarray | None = None
         self.eta: np.ndarray | None = None
-        self.devres: np.ndarray | None = None
+        self._devres: np.ndarray | None = None
+        self.dev = math.nan
         self.nevals = 0
         self.pirls_iterations = 0
         self._eta_start: np.ndarray | None = None
@@ -226,16 +283,15 @@ class Pirls:
             first_free = False
             eta = self._eta(st, lams, beta)
             base_lin = None
-        mu = resp.mu(eta)
-        devres = resp.dev_resids(mu)
-        pdev = float(devres.sum() + st.u0 @ st.u0 + st.ur @ st.ur)
+        with np.errstate(all="ignore"):
+            mu, dev = resp.dev_from_eta(eta)
+        pdev = dev + float(st.u0 @ st.u0 + st.ur @ st.ur)
         if not math.isfinite(pdev):
             # restart from the population-level predictor
             st = PirlsState(np.zeros(self.n0q0), np.zeros(self.mz), st.beta.copy())
             eta = self._eta(st, lams, beta)
-            mu = resp.mu(eta)
-            devres = resp.dev_resids(mu)
-            pdev = float(devres.sum())
+            mu, dev = resp.dev_from_eta(eta)
+            pdev = dev
         if first_free:
             pdev = math.inf  # the first step from a start η is taken whole (lme4's oldpdev)
         converged = False
@@ -282,9 +338,8 @@ class Pirls:
                     )
                 eta_c = self._eta(cand, lams, beta)
                 with np.errstate(all="ignore"):
-                    mu_c = resp.mu(eta_c)
-                    dev_c = resp.dev_resids(mu_c)
-                    pdev_c = float(dev_c.sum() + cand.u0 @ cand.u0 + cand.ur @ cand.ur)
+                    mu_c, dev_c = resp.dev_from_eta(eta_c)
+                    pdev_c = dev_c + float(cand.u0 @ cand.u0 + cand.ur @ cand.ur)
                 if math.isfinite(pdev_c) and pdev_c <= pdev * (1 + 1e-15) + 1e-12:
                     break
                 step /= 2.0
@@ -294,7 +349,7 @@ class Pirls:
                     f"(at theta = {np.array2string(theta, precision=4)})"
                 )
             deta = float(np.max(np.abs(eta_c - eta))) if math.isfinite(pdev) else math.inf
-            st, eta, mu, devres = cand, eta_c, mu_c, dev_c
+            st, eta, mu, dev = cand, eta_c, mu_c, dev_c
             change = abs(pdev - pdev_c) / max(abs(pdev_c), 1e-300)
             pdev = pdev_c
             # converged: negligible change of the penalized deviance *and* of η (Fisher
@@ -314,7 +369,8 @@ class Pirls:
                 raise PirlsError(f"PIRLS did not converge in {self.maxit} iterations{hint}")
         self.state = st
         self.factor = factor
-        self.eta, self.mu, self.devres = eta, mu, devres
+        self.eta, self.mu, self.dev = eta, mu, dev
+        self._devres = None
         self.theta = theta
         self.lams = lams
         return pdev
@@ -326,9 +382,15 @@ class Pirls:
         pdev = self.run(theta, beta)
         f = self.factor
         u2 = float(self.state.u0 @ self.state.u0 + self.state.ur @ self.state.ur)
-        dev = float(self.devres.sum())
         del pdev
-        return f.ldL2 + u2 + self.resp.aic(self.mu, dev)
+        return f.ldL2 + u2 + self.resp.aic(self.mu, self.dev)
+
+    @property
+    def devres(self) -> np.ndarray:
+        """Unit deviances at the last solution (R's ``dev.resids``)."""
+        if self._devres is None:
+            self._devres = self.resp.dev_resids(self.mu)
+        return self._devres
 
     def safe(self, fun):
         """Wrap an objective so that a PIRLS failure gives ``inf`` (for the optimizer)."""
