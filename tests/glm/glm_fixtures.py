@@ -57,4 +57,5 @@ def refit(name: str):
             weights=ref["weights"],
             offset=ref["offset"],
             theta=ref["theta"],
+            contrasts=ref.get("contrasts"),
         )

@@ -31,6 +31,7 @@ catch_warnings <- function(expr) {
 
 ref <- function(name, call_expr, dataset, formula_py, family_py, link_py = NULL,
                 weights_py = NULL, offset_py = NULL, theta_py = NULL, profile = NULL,
+                contrasts_py = NULL,
                 newdata_rows = NULL, notes = "", data_inline = NULL) {
   cw <- catch_warnings(eval(call_expr))
   m <- cw$value
@@ -43,7 +44,7 @@ ref <- function(name, call_expr, dataset, formula_py, family_py, link_py = NULL,
   res <- list(
     name = name, dataset = dataset, notes = notes, r_call = deparse(call_expr, width.cutoff = 500L),
     formula = formula_py, family = family_py, link = link_py, weights = weights_py,
-    offset = offset_py, theta = theta_py,
+    offset = offset_py, theta = theta_py, contrasts = contrasts_py,
     coef_names = names(cf), coef = unname(cf),
     se = full(m, sc[, 2]), statistic = full(m, sc[, 3]), p_value = full(m, sc[, 4]),
     aliased = unname(is.na(cf)),
@@ -94,6 +95,11 @@ ref("ceb_quasipoisson", quote(glm(round(y) ~ dur + res + educ, family = quasipoi
                                   data = ceb, offset = log(n))),
     "ceb", "round(y) ~ dur + res + educ", "quasipoisson", offset_py = "log(n)",
     profile = c("dur10-14", "educnone"), newdata_rows = c(1, 2, 3))
+ref("ceb_poisson_contr_sum", quote(glm(round(y) ~ dur + res + educ, family = poisson, data = ceb,
+                                       offset = log(n), contrasts = list(res = "contr.sum",
+                                       educ = "contr.helmert"))),
+    "ceb", "round(y) ~ dur + res + educ", "poisson", offset_py = "log(n)",
+    contrasts_py = list(res = "contr.sum", educ = "contr.helmert"), newdata_rows = c(1, 2))
 ref("ceb_poisson_sqrt", quote(glm(round(y) ~ dur + res, family = poisson(link = "sqrt"), data = ceb)),
     "ceb", "round(y) ~ dur + res", "poisson", link_py = "sqrt")
 ref("ceb_poisson_identity", quote(glm(round(y) ~ n + res, family = poisson(link = "identity"),
