@@ -203,3 +203,20 @@ def test_empty_model_fits_the_offset_only(ceb):
     m = pg.glm("round(y) ~ 0 + offset(log(n))", ceb, family="poisson")
     assert m.rank == 0 and len(m.coef) == 0
     np.testing.assert_allclose(m.fitted, ceb["n"].to_numpy(dtype=float))
+
+
+def test_halving_on_deviance_increase_converges_where_r_oscillates(ceb):
+    # identity-link Poisson with an optimum on the boundary: R's glm.fit oscillates for 25
+    # iterations (fixture ceb_poisson_identity, converged = FALSE); with glm2-style halving on
+    # deviance increases the deviance decreases monotonically and converges lower than R's
+    ref = load("ceb_poisson_identity")
+    assert not ref["converged"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = pg.glm(
+            "round(y) ~ n + res", ceb, family="poisson", link="identity",
+            control=pg.glm_control(halve_on_increase=True, maxit=100),
+        )  # fmt: skip
+    assert m.converged
+    assert np.all(np.diff(m.history["deviance"]) <= 1e-9)
+    assert m.deviance < ref["deviance"]

@@ -320,14 +320,22 @@ def fit_irls(
                 mu = linkinv(eta)
             boundary = True
             dev = total_deviance(mu)
-        if control.halve_on_increase and coefold is not None:
+        if control.halve_on_increase and coefold is not None and dev > devold:
+            # glm2-style: halve towards the previous coefficients until the deviance does
+            # not increase; if it never does, stay at the previous coefficients
             ii = 1
-            while dev > devold + 1e-7 * abs(devold) and ii <= control.maxit:
+            while dev > devold and ii <= control.maxit:
                 ii += 1
                 beta = (beta + coefold) / 2
                 eta = design.matvec(beta) + offset
                 mu = linkinv(eta)
-                dev = total_deviance(mu)
+                dev = total_deviance(mu) if valid(eta, mu) else np.inf
+            if dev > devold:
+                beta = coefold.copy()
+                eta = design.matvec(beta) + offset
+                mu = linkinv(eta)
+                dev = devold
+            boundary = False
         history.append((iteration, dev, np.where(keep, beta, np.nan)))
         if abs(dev - devold) / (0.1 + abs(dev)) < control.epsilon:
             conv = True
