@@ -224,7 +224,9 @@ class GeneralizedLinearModel(DiagnosticsMixin):
 
     @property
     def model_matrix_rank(self) -> np.ndarray:
-        """The non-aliased columns of :math:`X` (``n x rank``)."""
+        """The non-aliased columns of :math:`X` (``n x rank``; :math:`X` itself when full rank)."""
+        if not np.any(self.aliased):
+            return self.frame.X
         return self.frame.X[:, ~self.aliased]
 
     @property
