@@ -286,3 +286,84 @@ class BlockedCholesky:
             blk = out[sl].reshape(t.nlevels, t.q, -1)
             out[sl] = np.einsum("ba,lbj->laj", lam, blk).reshape(t.ncols, -1)
         return out
+
+    # -- analytic gradient (scalar terms) -----------------------------------------
+    def supports_gradient(self) -> bool:
+        """True when every term is scalar (``q_k = 1``): :meth:`gradient` applies."""
+        return all(t.q == 1 for t in self.terms)
+
+    def _gradient_pattern(self, ns: int) -> tuple:
+        """θ-independent index arrays of the Schur-map pattern inside ``S`` of order ns."""
+        cache = getattr(self, "_gpat", None)
+        if cache is None or cache[0] != ns:
+            b = self.blocks
+            keep = (b.idx_row < ns) & (b.idx_col < ns)
+            ir, ic = b.idx_row[keep], b.idx_col[keep]
+            flat_s = ir + ic * ns
+            mult = np.where(ir == ic, 1.0, 2.0)
+            cache = (ns, (keep, flat_s, ir, ic, mult))
+            self._gpat = cache
+        return cache[1]
+
+    def gradient(self, reml: bool) -> np.ndarray:
+        """Gradient of the profiled objective at the current θ (scalar terms only).
+
+        With ``Ω`` the matrix whose log-determinant the criterion takes
+        (``Λᵀ[Z X]ᵀW[Z X]Λ + I_Z`` for REML, its ``Z`` block for ML), ``ν = n − p``
+        (REML) or ``n`` (ML), ``ℓ_k`` levels and ``u_k`` the spherical modes of term k,
+
+        .. math::
+
+            \frac{∂f}{∂θ_k} = \frac{2}{θ_k}\\Bigl(ℓ_k − \\operatorname{tr}_k Ω^{-1}
+                               − ν\\,\frac{‖u_k‖²}{r²}\\Bigr),
+
+        using ``Λᵀ A Λ = Ω − I_Z`` (so ``Ω^{-1}ΛᵀA_{·k} = (I − Ω^{-1})_{·k}/θ_k``) for
+        the log-determinant and the penalized normal equations ``θ_k Z_kᵀW r = u_k``
+        for ``∂r²/∂θ_k = −2‖u_k‖²/θ_k``.  ``tr_k`` sums the diagonal of ``Ω^{-1}`` over
+        term k: for the first term ``Σ_l 1/T_l + θ₀²/T_l² · r_lᵀΛ_r S^{-1}Λ_r r_l``
+        (``S`` the Schur complement of the rest, its entries on the pattern of ``R𝒲Rᵀ``
+        from the precomputed map), for the others the diagonal of ``S^{-1}``.
+        The criterion is even in each scalar θ_k, so the derivative is 0 at θ_k = 0.
+        """
+        b = self.blocks
+        theta = self.theta
+        nterms = len(self.terms)
+        ns = b.m - 1 if reml else b.mz  # order of S
+        nu = (b.n - b.p) if reml else b.n
+        beta, us, _ = self.solve()
+        r2 = self.pwrss()
+        g = np.zeros(nterms)
+        # S^{-1} from the leading block of L_rr
+        if ns > 0:
+            Sinv, info = lapack.dpotri(self.Lrr[:ns, :ns], lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"dpotri failed (info={info})")
+            dS = np.diagonal(Sinv)
+        # scale factors of the rest (Λ_r diagonal: θ_k on term k, 1 on X)
+        s = np.ones(max(ns, 1))
+        for sl, th in zip(b.rest_slices, theta[1:], strict=True):
+            s[sl] = th
+        # term 0
+        th0 = theta[0]
+        T = self.T00[:, 0, 0]
+        tr0 = float(np.sum(1.0 / T))
+        if ns > 0 and th0 != 0.0:
+            grouped = b.Mg is not None
+            A0 = b.A00_groups[:, 0, 0] if grouped else b.A00[:, 0, 0]
+            Tg = th0 * th0 * A0 + 1.0
+            kvals = (b.Mg if grouped else b.M) @ (th0 * th0 / (Tg * Tg))
+            keep, flat_s, ir, ic, mult = self._gradient_pattern(ns)
+            sinv = Sinv.reshape(-1, order="F")[flat_s]
+            tr0 += float(np.sum(mult * sinv * (s[ir] * s[ic]) * kvals[keep]))
+        if th0 != 0.0:
+            u0 = us[0].ravel()
+            g[0] = 2.0 / th0 * (b.n0 - tr0 - nu * float(u0 @ u0) / r2)
+        for k in range(1, nterms):
+            thk = theta[k]
+            if thk == 0.0:
+                continue
+            sl = b.rest_slices[k - 1]
+            trk = float(dS[sl].sum())
+            uk = us[k].ravel()
+            g[k] = 2.0 / thk * (self.terms[k].nlevels - trk - nu * float(uk @ uk) / r2)
+        return g

@@ -55,6 +55,22 @@ def _fit_threads(blocks: LmmBlocks) -> int | None:
     return 1 if busy else None
 
 
+def _use_gradient(optimizer: str | None, obj: LmmObjective) -> bool:
+    """Choose the optimizer: ``"bobyqa"`` (lme4's), ``"lbfgsb"`` (analytic gradient,
+    scalar terms only) or ``None``: L-BFGS-B for large models (n ≥ 10 000) whose
+    terms are all scalar, BOBYQA otherwise."""
+    if optimizer is None:
+        return obj.factor.supports_gradient() and obj.n >= 10_000
+    name = optimizer.lower().replace("-", "").replace("_", "")
+    if name in ("bobyqa", "nloptwrap"):
+        return False
+    if name == "lbfgsb":
+        if not obj.factor.supports_gradient():
+            raise ValueError("optimizer='lbfgsb' needs scalar random-effects terms only")
+        return True
+    raise ValueError(f"unknown optimizer {optimizer!r}; use 'bobyqa' or 'lbfgsb'")
+
+
 def _drop_rank_deficient(X: np.ndarray, names: list[str], tol: float = 1e-7) -> np.ndarray:
     """Indices of the columns to keep: a column is dropped when it is (numerically)
     a linear combination of the columns kept before it (R's ``qr`` with ``tol = 1e-7``)."""
@@ -342,8 +358,9 @@ class LinearMixedModel:
             if start is None
             else np.asarray(start, dtype=float)
         )
+        fg = obj.value_and_gradient if _use_gradient(self.optimizer, obj) else None
         with blas_threads(_fit_threads(blocks)):
-            opt = optimize_theta(obj, x0, self.theta_lower)
+            opt = optimize_theta(obj, x0, self.theta_lower, fun_grad=fg)
             if check_conv:
                 conv = check_convergence(obj, opt.x, opt.fun, self.theta_lower)
             else:
@@ -437,6 +454,7 @@ class LinearMixedModel:
 
     _kept_columns: np.ndarray | None = None
     frame_weights_name: str | None = None
+    optimizer: str | None = None
 
     def simulate(self, nsim: int = 1, seed: int | None = None) -> pd.DataFrame:
         """Simulate responses from the fitted model (lme4's ``simulate``, unconditional):
@@ -558,6 +576,7 @@ def lmer(
     contrasts: dict[str, str] | None = None,
     start: np.ndarray | None = None,
     calc_derivs: bool | None = None,
+    optimizer: str | None = None,
 ) -> LinearMixedModel:
     """Fit a linear mixed model as lme4's ``lmer``.
 
@@ -580,6 +599,9 @@ def lmer(
     calc_derivs : bool, optional
         Compute the finite-difference gradient/Hessian for lme4's convergence
         checks (default as lme4: only when n < 10 000).
+    optimizer : {"bobyqa", "lbfgsb"}, optional
+        BOBYQA (lme4's nloptwrap default) or L-BFGS-B with the analytic gradient
+        (scalar terms only).  Default: L-BFGS-B for n ≥ 10 000 with scalar terms.
 
     Returns
     -------
@@ -630,14 +652,17 @@ def lmer(
     x0 = np.concatenate([t.theta_start() for t in terms]) if start is None else np.asarray(start)
     if calc_derivs is None:
         calc_derivs = len(y) < 10_000
+    use_grad = _use_gradient(optimizer, obj)
     with blas_threads(_fit_threads(blocks)):
-        opt = optimize_theta(obj, x0, lower)
+        fg = obj.value_and_gradient if use_grad else None
+        opt = optimize_theta(obj, x0, lower, fun_grad=fg)
         derivs = None
         extra = 0
         # Newton steps with lme4's finite-difference derivatives: always when lme4
         # computes those derivatives (n < 10 000), and for few parameters otherwise
         # (BOBYQA's ftol_abs stop can leave a flat component ~1e-4 off the optimum)
-        if (calc_derivs or len(x0) <= 4) and not is_singular(opt.x, lower):
+        polish = calc_derivs or (len(x0) <= 4 and not use_grad)
+        if polish and not is_singular(opt.x, lower):
             with np.errstate(divide="ignore", invalid="ignore"):
                 x, fx, g, H, extra = newton_polish(
                     obj,
@@ -675,6 +700,8 @@ def lmer(
         data_name,
     )
     model._kept_columns = kept_columns
+    model.optimizer = optimizer
+    model.optinfo["optimizer"] = "lbfgsb" if use_grad else "bobyqa"
     if isinstance(weights, str):
         model.frame_weights_name = weights
     model.optinfo["seconds"] = time.perf_counter() - t0

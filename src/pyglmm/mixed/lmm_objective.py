@@ -72,6 +72,18 @@ class LmmObjective:
         n = self.n
         return f.logdet_LZ2() + n * (1.0 + _LOG2PI + math.log(r2 / n)) - self.ldW
 
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Objective and its analytic gradient (all terms scalar; see
+        :meth:`BlockedCholesky.gradient`)."""
+        self.nevals += 1
+        f = self.factor
+        if not f.update(theta):
+            return math.inf, np.zeros(len(theta))
+        v = self.value()
+        if not math.isfinite(v):
+            return v, np.zeros(len(theta))
+        return v, f.gradient(self.reml)
+
     def deviance_fixed_beta(self, theta: np.ndarray, beta: np.ndarray) -> float:
         """ML deviance at ``(θ, β)`` profiled over σ only (for profiling β)."""
         f = self.factor

@@ -107,6 +107,49 @@ def bobyqa(
     return OptResult(np.asarray(x), float(fval), count[0], int(status), _STATUS.get(status, ""))
 
 
+def lbfgsb(
+    fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    x0: np.ndarray,
+    lower: np.ndarray,
+    *,
+    ftol: float = 1e-14,
+    gtol: float = 1e-5,
+    maxiter: int = 1000,
+) -> OptResult:
+    """Bounded quasi-Newton (scipy's L-BFGS-B) with the analytic gradient.
+
+    Used for models whose terms are all scalar when they are large: each
+    evaluation with gradient costs about three objective evaluations, and
+    L-BFGS-B needs 20–30 of them where BOBYQA needs ~110 (InstEval).
+    """
+    from scipy.optimize import minimize
+
+    best = [math.inf, np.asarray(x0, dtype=float).copy()]
+    count = [0]
+
+    def fg(x: np.ndarray) -> tuple[float, np.ndarray]:
+        count[0] += 1
+        v, g = fun_grad(x)
+        if not math.isfinite(v):
+            return 1e300, np.zeros_like(x)
+        if v < best[0]:
+            best[0], best[1] = v, x.copy()
+        return v, g
+
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    res = minimize(
+        fg,
+        np.maximum(np.asarray(x0, dtype=float), lower),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": ftol, "gtol": gtol, "maxiter": maxiter},
+    )
+    x, fx = (res.x, float(res.fun)) if res.fun <= best[0] else (best[1], best[0])
+    msg = str(res.message)
+    return OptResult(np.asarray(x), fx, count[0], 1 if res.success else -1, msg)
+
+
 def optimize_theta(
     fun: Callable[[np.ndarray], float],
     x0: np.ndarray,
@@ -114,10 +157,18 @@ def optimize_theta(
     *,
     restart_edge: bool = True,
     boundary_tol: float = 1e-5,
+    fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
     **nlopt_options: float,
 ) -> OptResult:
-    """lme4's ``optimizeLmer``: BOBYQA, then ``restart_edge`` and ``check.boundary``."""
-    res = bobyqa(fun, x0, lower, **nlopt_options)
+    """lme4's ``optimizeLmer``: BOBYQA, then ``restart_edge`` and ``check.boundary``.
+
+    With ``fun_grad`` (objective and gradient), L-BFGS-B replaces BOBYQA; the
+    boundary checks are the same.
+    """
+    if fun_grad is not None:
+        res = lbfgsb(fun_grad, x0, lower)
+    else:
+        res = bobyqa(fun, x0, lower, **nlopt_options)
     total = res.nevals
     lower = np.asarray(lower, dtype=float)
     if restart_edge:
