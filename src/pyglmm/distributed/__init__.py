@@ -13,22 +13,22 @@ from pyglmm.distributed.rows import DistributedNotSupported
 
 
 def glm(*args, **kwargs):
-    """:func:`pyglmm.distributed.glm.glm` (imported lazily)."""
-    from pyglmm.distributed.glm import glm as _glm
+    """:func:`pyglmm.distributed.glm_model.glm` (imported lazily)."""
+    from pyglmm.distributed.glm_model import glm as _glm
 
     return _glm(*args, **kwargs)
 
 
 def lm(*args, **kwargs):
-    """:func:`pyglmm.distributed.lm.lm` (imported lazily)."""
-    from pyglmm.distributed.lm import lm as _lm
+    """:func:`pyglmm.distributed.linear_model.lm` (imported lazily)."""
+    from pyglmm.distributed.linear_model import lm as _lm
 
     return _lm(*args, **kwargs)
 
 
 def lmer(*args, **kwargs):
-    """:func:`pyglmm.distributed.lmer.lmer` (imported lazily)."""
-    from pyglmm.distributed.lmer import lmer as _lmer
+    """:func:`pyglmm.distributed.mixed_model.lmer` (imported lazily)."""
+    from pyglmm.distributed.mixed_model import lmer as _lmer
 
     return _lmer(*args, **kwargs)
 

@@ -6,14 +6,15 @@ results pairwise in a binary tree (on the workers), and brings the single
 combined result to the client. Nothing else travels to the client, so its memory
 holds the reduced statistics only (``p × p`` matrices, level tables), never rows.
 
-Warnings raised on the workers are recorded and re-emitted on the client (once per
-distinct message). Errors are made to say which partition and which stage of the
+Warnings of checking passes are recorded on the workers and re-emitted on the client
+(once per distinct message). Errors are made to say which partition and which stage of the
 fit failed; errors that are already pyglmm errors (a bad response value, a new
 factor level) keep their class.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,24 +29,33 @@ class PartitionError(PyglmmError):
     """
 
 
-def _run_partition(func: Callable, part: Any, index: int, stage: str, *args: Any):
-    """Apply ``func(part, *args)`` on a worker, recording warnings, labelling errors."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
+#: ``warnings.catch_warnings`` swaps process-wide state: capture under a lock so that
+#: threads of one worker (or of the local threaded scheduler) never interleave captures.
+_CAPTURE_LOCK = threading.Lock()
+
+
+def _run_partition(func: Callable, part: Any, index: int, stage: str, capture: bool, *args: Any):
+    """Apply ``func(part, *args)`` on a worker, labelling errors (and recording warnings
+    when ``capture``)."""
+    caught: list = []
+    try:
+        if capture:
+            with _CAPTURE_LOCK, warnings.catch_warnings(record=True) as record:
+                warnings.simplefilter("always")
+                out = func(part, *args)
+            for w in record:
+                item = (w.category, str(w.message))
+                if item not in caught:
+                    caught.append(item)
+        else:
             out = func(part, *args)
-        except PyglmmError as exc:
-            raise type(exc)(f"partition {index} ({stage}): {exc}") from None
-        except Exception as exc:
-            raise PartitionError(
-                f"partition {index} failed during {stage}: {type(exc).__name__}: {exc}"
-            ) from None
-    seen = []
-    for w in caught:
-        item = (w.category, str(w.message))
-        if item not in seen:
-            seen.append(item)
-    return out, seen
+    except PyglmmError as exc:
+        raise type(exc)(f"partition {index} ({stage}): {exc}") from None
+    except Exception as exc:
+        raise PartitionError(
+            f"partition {index} failed during {stage}: {type(exc).__name__}: {exc}"
+        ) from None
+    return out, caught
 
 
 def _combine_pair(combine: Callable, a, b):
@@ -59,6 +69,7 @@ def map_reduce(
     combine: Callable,
     *args: Any,
     stage: str,
+    capture_warnings: bool = False,
 ) -> Any:
     """Map ``func`` over ``partitions`` and reduce with ``combine``; return the result.
 
@@ -77,6 +88,9 @@ def map_reduce(
         shipped once per worker, not once per task).
     stage : str
         What the pass does, for error messages ("IRLS iteration 3").
+    capture_warnings : bool
+        Record the warnings the function raises and re-emit them on the client
+        (serialized per worker process; for cheap checking passes).
     """
     import dask
 
@@ -84,7 +98,9 @@ def map_reduce(
         raise PyglmmError("the Dask DataFrame has no partitions")
     shared = [dask.delayed(a, pure=True) if _is_large(a) else a for a in args]
     run = dask.delayed(_run_partition, pure=False)
-    nodes = [run(func, part, i, stage, *shared) for i, part in enumerate(partitions)]
+    nodes = [
+        run(func, part, i, stage, capture_warnings, *shared) for i, part in enumerate(partitions)
+    ]
     pair = dask.delayed(_combine_pair, pure=False)
     while len(nodes) > 1:
         nxt = [pair(combine, nodes[i], nodes[i + 1]) for i in range(0, len(nodes) - 1, 2)]

@@ -373,6 +373,7 @@ def glm(
         frame.encoder,
         fam,
         stage="checking the response",
+        capture_warnings=True,
     )
     call = _call_text(
         formula, fam, _argument_label(weights, "weights"), _argument_label(offset, "offset")
