@@ -76,6 +76,8 @@ def test_rank_deficiency_keeps_first_of_collinear_columns(ceb):
     assert np.isnan(m.coef["n"]) and np.isnan(m.se["n"])
     assert m.rank == 4 and m.model_matrix_rank.shape == (70, 4)
     assert "(1 not defined because of singularities)" in str(m.summary())
+    with pytest.warns(RankDeficiencyWarning, match="rank-deficient fit may be misleading"):
+        m.predict(ceb.iloc[:3])
 
 
 def test_dqrdc2_limited_pivoting_moves_aliased_columns_to_the_end():

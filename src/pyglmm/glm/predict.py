@@ -12,6 +12,7 @@ with :math:`q` the normal quantile (dispersion known) or Student's t with
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from pyglmm.data import to_pandas
-from pyglmm.errors import DataError, PyglmmError
+from pyglmm.errors import DataError, PyglmmError, RankDeficiencyWarning
 from pyglmm.formula.expressions import evaluate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,6 +73,12 @@ def predict_glm(
     else:
         X, offset, index = new_design(model, newdata)
         eta = X[:, keep] @ beta + offset
+        if not np.all(keep):
+            warnings.warn(
+                "prediction from a rank-deficient fit may be misleading",
+                RankDeficiencyWarning,
+                stacklevel=3,
+            )
     fam = model.family
     fit = eta if type == "link" else fam.linkinv(eta)
     if not se and not interval:
