@@ -12,14 +12,25 @@ import numpy as np
 import pandas as pd
 
 from pyglmm.diagnostics import DiagnosticsMixin
-from pyglmm.families import get_family
+from pyglmm.families import NegativeBinomial, get_family
 from pyglmm.formula.frame import model_frame
 
 
 class ProtocolFit(DiagnosticsMixin):
     """Fitted GLM (or LM with ``is_lm=True``) exposing the protocol's attributes."""
 
-    def __init__(self, formula, data, family="gaussian", *, weights=None, is_lm=False):
+    def __init__(
+        self,
+        formula,
+        data,
+        family="gaussian",
+        *,
+        weights=None,
+        is_lm=False,
+        epsilon=1e-8,
+        dispersion=None,
+        pg_family=None,
+    ):
         self._formula, self._data, self._weights = formula, data, weights
         self.family = get_family(family)
         self.is_lm = is_lm
@@ -44,7 +55,7 @@ class ProtocolFit(DiagnosticsMixin):
             eta = xr @ beta + offset
             mu = self.family.linkinv(eta)
             dev = float(np.sum(self.family.dev_resids(y, mu, pw)))
-            if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-8:
+            if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
                 break
             dev_old = dev
         # as R's glm.fit: the working weights of the last iteration (before its update)
@@ -63,11 +74,16 @@ class ProtocolFit(DiagnosticsMixin):
         self.fitted = pd.Series(mu, index=mf.row_labels)
         self.deviance = dev
         self.df_resid = int(np.sum(pw > 0)) - self.rank
-        if self.family.estimates_dispersion:
-            pear = (y - mu) * np.sqrt(pw / self.family.variance(mu))
-            self.dispersion = float(np.sum(pear[pw > 0] ** 2) / self.df_resid)
-        else:
+        if dispersion is not None:
+            self.dispersion = float(dispersion)
+        elif self.family.name in ("poisson", "binomial"):  # R's summary.glm rule
             self.dispersion = 1.0
+        else:  # R's summary.glm: working weights (of the last iteration) x working residuals^2
+            working = (y - mu) / self.family.mu_eta(eta)
+            good = self.working_weights > 0
+            self.dispersion = float(
+                np.sum((self.working_weights * working**2)[good]) / self.df_resid
+            )
         self._mf = mf
         self.terms = list(mf.terms)
         self.assign = np.asarray(mf.assign)
@@ -78,6 +94,9 @@ class ProtocolFit(DiagnosticsMixin):
         if weights is not None and not isinstance(weights, str):
             weights = np.asarray(weights)[np.asarray(keep, dtype=bool)]
         return ProtocolFit(self._formula, data, self.family, weights=weights, is_lm=self.is_lm)
+
+
+NB_THETA = 2.05081812136757  # MASS::glm.nb(incidence ~ period + offset(log(size)), cbpp)$theta
 
 
 def _model_specs():
@@ -103,6 +122,20 @@ def _model_specs():
             cbpp_zero,
             "binomial",
             {"weights": "w"},
+        ),
+        # glm(family = negative.binomial(theta)) at MASS::glm.nb's theta: Pearson dispersion
+        "cbpp_negbin_glm": (
+            "incidence ~ period + offset(log(size))",
+            cbpp,
+            NegativeBinomial(theta=NB_THETA),
+            {},
+        ),
+        # glm.nb: dispersion 1 (pg.glm estimates theta itself)
+        "cbpp_negbin": (
+            "incidence ~ period + offset(log(size))",
+            cbpp,
+            NegativeBinomial(theta=NB_THETA),
+            {"epsilon": 1e-14, "dispersion": 1.0, "pg_family": "negative.binomial"},
         ),
         "sleepstudy_lm_aliased": (
             "Reaction ~ Days + Days2",
@@ -137,6 +170,8 @@ MODEL_NAMES = (
     "sleepstudy_lm_weighted",
     "sleepstudy_lm_aliased",
     "cbpp_binomial_zero_weights",
+    "cbpp_negbin_glm",
+    "cbpp_negbin",
 )
 
 

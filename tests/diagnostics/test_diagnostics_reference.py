@@ -34,6 +34,9 @@ def _fit(name, kind):
         return protocol_fit(name)
     formula, data, family, kwargs = model_spec(name)
     kwargs = dict(kwargs)
+    kwargs.pop("epsilon", None)  # options of the protocol fit only
+    kwargs.pop("dispersion", None)
+    family = kwargs.pop("pg_family", family)
     if kwargs.pop("is_lm", False):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pg.errors.RankDeficiencyWarning)  # the aliased model

@@ -127,4 +127,26 @@ writeLines(toJSON(list(
   hist_lm = list(x = nn(residuals(lm(Reaction ~ Days, data = ss))), breaks = h_lm$breaks, density = h_lm$density),
   pretty = lapply(pr, function(a) list(lo = a[1], up = a[2], n = a[3], value = pretty(c(a[1], a[2]), n = a[3])))
 ), digits = NA, auto_unbox = TRUE, pretty = TRUE), paste0(out, "hist_pretty.json"))
+# Negative binomial at MASS::glm.nb's theta.
+# (a) cbpp_negbin_glm: a plain glm() with family negative.binomial(theta): summary.glm estimates
+#     the dispersion by Pearson's X^2/(n-p), as for any family other than poisson and binomial.
+# (b) cbpp_negbin: glm.nb semantics (class "negbin": dispersion 1), refitted at glm.nb's theta with a
+#     tight tolerance (glm.nb's own last IRLS stops at 1e-8 from the previous fit's start).
+# In both, rstudent divides by sigma_i: the family is "Negative Binomial(2.0508)".
+suppressMessages(library(MASS))
+theta_nb <- glm.nb(incidence ~ period + offset(log(size)), data = cb)$theta
+add_theta <- function(name) {
+  f <- paste0(out, name, ".json"); x <- fromJSON(f); x$theta <- theta_nb
+  writeLines(toJSON(x, digits = NA, auto_unbox = TRUE, null = "null", na = "null", pretty = TRUE), f)
+}
+m_nb <- glm(incidence ~ period + offset(log(size)), family = negative.binomial(theta_nb), data = cb)
+ref("cbpp_negbin_glm", m_nb, "cbpp",
+    paste("glm(family = negative.binomial(", format(theta_nb, digits = 15), "))"), refit = FALSE)
+add_theta("cbpp_negbin_glm")
+m_nb <- glm(incidence ~ period + offset(log(size)), family = negative.binomial(theta_nb), data = cb,
+            control = glm.control(epsilon = 1e-14, maxit = 100))
+m_nb$theta <- theta_nb
+class(m_nb) <- c("negbin", class(m_nb))
+ref("cbpp_negbin", m_nb, "cbpp", "glm.nb at its theta (dispersion 1), converged to 1e-14", refit = FALSE)
+add_theta("cbpp_negbin")
 cat("wrote", length(list.files(out, pattern = "json$")), "fixtures to", out, "\n")
