@@ -83,3 +83,12 @@ def test_lrt_errors(sleep_models):
     small = pg.lmer("Reaction ~ Days + (1 | Subject)", pg.datasets.load("sleepstudy").iloc[:100])
     with pytest.raises(PyglmmError, match="same size"):
         lrt_table([sleep_models[0], small])
+
+
+def test_lrt_printed_as_lme4(sleep_models):
+    m0, m1, _ = sleep_models
+    with pytest.warns(UserWarning):
+        tab = lrt_table([m0, m1], names=["m0", "m1"])
+    ref = load_fixture("lrt_sleep")["anova_m0_m1_text"]
+    # lme4 starts with "Data: ss" (the name of the R variable); the rest is identical
+    assert str(tab) == ref.split("\n", 1)[1]

@@ -49,6 +49,9 @@ lmm_tests <- function(name, formula, data, dataset, notes = "") {
     # a two-row contrast: all fixed effects but the intercept, jointly
     contrast_L = if (ncol(L) > 2) unname(L[-1, , drop = FALSE]) else NULL,
     contest_md_satterthwaite = if (ncol(L) > 2) tab(contestMD(m, L[-1, , drop = FALSE], ddf = "Satterthwaite")) else NULL,
+    summary_text = paste(capture.output(print(summary(m, ddf = "Satterthwaite"))), collapse = "\n"),
+    summary_kr_text = paste(capture.output(print(summary(m, ddf = "Kenward-Roger"))), collapse = "\n"),
+    anova3_text = paste(capture.output(print(anova(m, type = 3))), collapse = "\n"),
     contest_md_kenward_roger = if (ncol(L) > 2) tab(contestMD(m, L[-1, , drop = FALSE], ddf = "Kenward-Roger")) else NULL
   )
   save(name, res)
@@ -72,6 +75,7 @@ save("lrt_sleep", list(
   formulas = c("Reaction ~ Days + (1 | Subject)", "Reaction ~ Days + (Days | Subject)",
                "Reaction ~ 1 + (Days | Subject)"),
   anova_m0_m1 = tab(a01), anova_m2_m0_m1 = tab(a201), anova_m0_m1_norefit = tab(a01n),
+  anova_m0_m1_text = paste(capture.output(print(a01)), collapse = "\n"),
   heading = attr(a01, "heading")))
 
 # GLMMs: no refit, likelihood-ratio test of the Laplace log-likelihoods

@@ -25,11 +25,12 @@ from pyglmm.formula.frame import model_frame
 
 
 def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
-    """R's ``zapsmall``: round to ``digits`` significant digits of the largest entry."""
+    """R 4.2's ``zapsmall``: ``round(x, max(0, digits − log10(max|x|)))`` (R rounds a
+    non-integer number of digits to the nearest integer)."""
     x = np.asarray(x, dtype=float)
     mx = float(np.nanmax(np.abs(x))) if x.size else 0.0
-    d = max(0, digits - math.ceil(math.log10(mx))) if mx > 0 else digits
-    return np.round(x, d)
+    d = max(0.0, digits - math.log10(mx)) if mx > 0 else float(digits)
+    return np.round(x, int(math.floor(d + 0.5)))
 
 
 def doolittle(x: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:

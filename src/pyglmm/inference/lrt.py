@@ -122,7 +122,8 @@ def lrt_table(
         },
         index=pd.Index(names),
     )
-    tab.heading = "Models:"
+    dname = getattr(models[0], "data_name", None)
+    tab.heading = (f"Data: {dname}\n" if dname else "") + "Models:"
     tab.formulas = [
         f"{nm}: {getattr(m, 'formula', '')}" for nm, m in zip(names, models, strict=True)
     ]
