@@ -42,6 +42,7 @@ from pyglmm.families import Family, get_family
 from pyglmm.formula.frame import ModelFrame, model_frame
 from pyglmm.formula.random import random_terms
 from pyglmm.mixed.convergence import ConvergenceInfo, check_convergence, is_singular
+from pyglmm.mixed.glmm_gradient import gradient_available, laplace_and_gradient
 from pyglmm.mixed.lmer import LinearMixedModel, _drop_rank_deficient
 from pyglmm.mixed.optimizer import OptResult, bobyqa
 from pyglmm.mixed.pirls import GlmmResponse, Pirls, PirlsError
@@ -91,10 +92,52 @@ def _nlopt_bobyqa(
     return OptResult(best[1].copy(), float(best[0]), count[0], int(status), "")
 
 
-def _stage1(pirls: Pirls, x0: np.ndarray, lower: np.ndarray, eta_start: np.ndarray) -> OptResult:
+def _lbfgs(pirls: Pirls, x0: np.ndarray, lower: np.ndarray, ntheta: int) -> OptResult:
+    """L-BFGS-B on the Laplace deviance with its analytic gradient."""
+    from scipy.optimize import minimize
+
+    count = [0]
+    best = [math.inf, np.asarray(x0, dtype=float).copy()]
+
+    def fg(x):
+        count[0] += 1
+        saved = pirls.state.copy()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                v, g = laplace_and_gradient(pirls, x[:ntheta], x[ntheta:])
+        except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
+            pirls.state = saved
+            return 1e300, np.zeros_like(x)
+        if not math.isfinite(v):
+            pirls.state = saved
+            return 1e300, np.zeros_like(x)
+        if v < best[0]:
+            best[0], best[1] = v, x.copy()
+        return v, g
+
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    res = minimize(
+        fg,
+        np.maximum(x0, np.where(np.isfinite(lower), lower, -np.inf)),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
+    )
+    status = 1 if res.success else -1
+    return OptResult(best[1].copy(), float(best[0]), count[0], status, str(res.message))
+
+
+def _stage1(
+    pirls: Pirls, x0: np.ndarray, lower: np.ndarray, eta_start: np.ndarray, rough: bool = False
+) -> OptResult:
+    """lme4's first stage: BOBYQA on θ with β inside PIRLS (``nAGQ = 0``).  ``rough``: only
+    start values for a gradient-based second stage are needed (tolerances 1e-4)."""
     pirls.set_start(eta_start)
     fun = pirls.safe(lambda th: pirls.laplace(th))
-    return bobyqa(fun, x0, lower, xtol_abs=1e-8, ftol_abs=1e-8)
+    tol = 1e-4 if rough else 1e-8
+    return bobyqa(fun, x0, lower, xtol_abs=tol, ftol_abs=tol)
 
 
 def _stage2_fun(pirls: Pirls, ntheta: int, nagq: int):
@@ -636,6 +679,7 @@ def glmer(
     contrasts: dict[str, str] | None = None,
     start: dict[str, np.ndarray] | None = None,
     calc_derivs: bool | None = None,
+    optimizer: str = "auto",
     nAGQ: int | None = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed model as lme4's ``glmer``.
@@ -665,6 +709,11 @@ def glmer(
     calc_derivs : bool, optional
         Finite-difference gradient/Hessian at the optimum (lme4's ``calc.derivs``; default
         when ``n < 10 000``): convergence checks and Hessian-based standard errors.
+    optimizer : {"auto", "lbfgs", "bobyqa"}
+        Second stage: ``"lbfgs"`` uses the analytic gradient of the Laplace deviance
+        (:mod:`pyglmm.mixed.glmm_gradient`; scalar random-effects terms and the canonical
+        binomial/Poisson links); ``"bobyqa"`` is derivative-free (any model); ``"auto"``
+        takes the gradient where it exists.
 
     Returns
     -------
@@ -726,7 +775,18 @@ def glmer(
     # the dense pieces are small: one BLAS thread avoids spinning threads on a busy machine
     with blas_threads(1):
         model = _fit(
-            frame, terms, pirls, fam, X, names, nagq, mustart, start, calc_derivs, warn_level=3
+            frame,
+            terms,
+            pirls,
+            fam,
+            X,
+            names,
+            nagq,
+            mustart,
+            start,
+            calc_derivs,
+            warn_level=3,
+            optimizer=optimizer,
         )
     model._kept_columns = kept_columns
     model.optinfo["seconds"] = time.perf_counter() - t_start
@@ -746,6 +806,7 @@ def _fit(
     calc_derivs: bool | None,
     warn_level: int = 3,
     extra_params: int = 0,
+    optimizer: str = "auto",
 ) -> GeneralizedLinearMixedModel:
     """Stages 1 and 2, convergence checks, the result object."""
     n = X.shape[0]
@@ -762,7 +823,8 @@ def _fit(
         pirls.laplace(theta0)
     except PirlsError as exc:
         raise PirlsError(f"glmer: PIRLS failed at the start values: {exc}") from None
-    s1 = _stage1(pirls, theta0, lower, eta_start)
+    use_grad = nagq == 1 and optimizer != "bobyqa" and gradient_available(pirls)
+    s1 = _stage1(pirls, theta0, lower, eta_start, rough=use_grad)
     if not math.isfinite(s1.fun):
         raise PirlsError(
             "PIRLS failed at every covariance parameter tried in the first stage (the model "
@@ -787,12 +849,25 @@ def _fit(
         # initial steps: θ as lme4's Nelder-Mead (0.2·|θ|), β on the scale of its std. error
         se0 = _stage1_se(pirls, theta1)
         step = np.concatenate([np.maximum(0.1 * np.abs(theta1), 0.05), np.maximum(se0, 1e-3)])
-        opt = _nlopt_bobyqa(fun, x0, lo, step, ftol_rel=1e-12, maxeval=20_000)
+        if optimizer == "lbfgs" and not use_grad:
+            raise PyglmmError(
+                "optimizer='lbfgs' needs the Laplace approximation, scalar random-effects "
+                "terms and a canonical binomial/Poisson link"
+            )
+        if use_grad:
+            opt = _lbfgs(pirls, x0, lo, ntheta)
+        else:
+            opt = _nlopt_bobyqa(fun, x0, lo, step, ftol_rel=1e-12, maxeval=20_000)
         # polish: a second run from the optimum with small steps and a tighter PIRLS
         # (Fisher scoring converges only linearly for non-canonical links)
         tol0, pirls.tol = pirls.tol, 1e-14
         try:
-            opt2 = _nlopt_bobyqa(fun, opt.x, lo, step * 0.05, ftol_rel=1e-14, maxeval=20_000)
+            if use_grad and n >= 10_000:
+                opt2 = OptResult(opt.x, math.inf, 0, 1, "")  # large n: no polish run
+            elif use_grad:
+                opt2 = _lbfgs(pirls, opt.x, lo, ntheta)
+            else:
+                opt2 = _nlopt_bobyqa(fun, opt.x, lo, step * 0.05, ftol_rel=1e-14, maxeval=20_000)
         finally:
             pirls.tol = tol0
         if opt2.fun <= opt.fun:

@@ -1,0 +1,129 @@
+"""Analytic gradient of the Laplace deviance (scalar random-effects terms, canonical links).
+
+With ``F(u) = Σ d_i(η_i) + ‖u‖²``, ``η = o + Xβ + ZΛ(θ)u``, ``H = ΛᵀZᵀWZΛ + I`` and ``ũ``
+the PIRLS modes, the Laplace deviance is ``D(θ, β) = F(ũ) + log|H(W(η̃))| + const``.
+For a canonical link ``∂d_i/∂η_i = −2W_i r_i`` and ``∂(W r)/∂η = −W``, so the modes
+satisfy ``ũ = ΛᵀZᵀ(W∘r)`` and, differentiating that identity,
+
+.. math::  H\\,dũ = dΛᵀZᵀ(W∘r) − ΛᵀZᵀW(X\\,dβ + Z\\,dΛ\\,ũ).
+
+With the leverages ``h_i = z̃_iᵀH^{-1}z̃_i`` (``z̃_i`` row ``i`` of ``ZΛ``),
+``W'_i = dW_i/dη_i``, ``v = h∘W'`` and ``a = H^{-1}ΛᵀZᵀv``:
+
+.. math::
+
+    ∂D/∂β = −2Xᵀ(W∘r) + Xᵀv − Xᵀ(W∘ZΛa),
+
+    ∂D/∂θ_k = −2\\,Z_kᵀ(W∘r)·ũ_k + 2\\sum_{c∈k} (1 − (H^{-1})_{cc})/θ_k
+              + s_k·ũ_k + Z_kᵀ(W∘r)·a_k ,\\qquad s = Zᵀv − Zᵀ(W∘ZΛa),
+
+the second term of ``∂D/∂θ_k`` being ``tr(H^{-1}∂H/∂θ_k)`` at fixed ``W`` (0 at
+``θ_k = 0``).  ``h_i`` needs ``H^{-1}`` only at the pairs of levels that occur
+together, which the blocked factor gives as
+``(H^{-1})_{00} = T^{-1} + T^{-1}BᵀS^{-1}BT^{-1}``, ``(H^{-1})_{0r} = −T^{-1}BᵀS^{-1}``,
+``(H^{-1})_{rr} = S^{-1}``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import cho_solve
+
+from pyglmm.mixed.pirls import Pirls, PirlsState
+
+_CANONICAL = {("binomial", "logit"), ("poisson", "log")}
+
+
+def gradient_available(pirls: Pirls) -> bool:
+    """Whether :func:`laplace_and_gradient` applies (scalar terms, canonical link)."""
+    fam = pirls.resp.family
+    return (fam.name, fam.link.name) in _CANONICAL and all(t.q == 1 for t in pirls.terms)
+
+
+def _dW(pirls: Pirls, mu: np.ndarray) -> np.ndarray:
+    fam = pirls.resp.family
+    wt = pirls.resp.wt
+    if fam.name == "binomial":
+        return wt * mu * (1.0 - mu) * (1.0 - 2.0 * mu)
+    return wt * mu
+
+
+def laplace_and_gradient(
+    pirls: Pirls, theta: np.ndarray, beta: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """The Laplace deviance at ``(θ, β)`` and its gradient (see the module docstring)."""
+    value = pirls.laplace(theta, beta)
+    f = pirls.factor
+    b = pirls.blocks_u
+    terms = pirls.terms
+    lams = pirls.lams
+    th = np.array([lam[0, 0] for lam in lams])
+    eta, mu = pirls.eta, pirls.mu
+    W, r = pirls.resp.working(eta, mu)
+    Wr = W * r
+    Wp = _dW(pirls, mu)
+    t0 = terms[0]
+    n0, mz = b.n0, b.mz
+    Tinv = 1.0 / f.T[:, 0, 0]
+    # H^{-1} pieces
+    if mz:
+        Sinv = cho_solve((f.L, True), np.eye(mz), check_finite=False)
+        # B = Λ_rᵀ R_Z Λ₀ (rest × first-term levels), u-space
+        lam_r = np.empty(mz)
+        for sl, t_th in zip(b.rest_slices, th[1:], strict=True):
+            lam_r[sl] = t_th
+        Rz = b.Rz
+        if sp.issparse(Rz):
+            B = sp.csr_matrix(Rz.multiply(lam_r[:, None])).multiply(th[0]).tocsc()
+            G = np.asarray((B.T @ Sinv).T)  # S^{-1} B, (mz, n0)
+            Bd = B
+            BSB = np.asarray(Bd.multiply(G).sum(axis=0)).ravel()
+        else:
+            B = Rz * lam_r[:, None] * th[0]
+            G = Sinv @ B
+            BSB = np.einsum("kl,kl->l", B, G)
+        H00 = Tinv + Tinv * Tinv * BSB
+        diag_rr = np.diag(Sinv)
+    else:
+        H00 = Tinv
+        diag_rr = np.zeros(0)
+    # leverages h_i
+    z0 = t0.z[:, 0] * th[0]
+    l0 = t0.refs
+    h = z0 * z0 * H00[l0]
+    rest_idx = []
+    for t, sl, tk in zip(terms[1:], b.rest_slices, th[1:], strict=True):
+        j = sl.start + t.refs
+        zk = t.z[:, 0] * tk
+        rest_idx.append((j, zk))
+        h += zk * zk * diag_rr[j]
+        h += 2.0 * z0 * zk * (-Tinv[l0] * G[j, l0])
+    for a_i in range(len(rest_idx)):
+        for b_i in range(a_i):
+            ja, za = rest_idx[a_i]
+            jb, zb = rest_idx[b_i]
+            h += 2.0 * za * zb * Sinv[ja, jb]
+    v = h * Wp
+    c0, cr = pirls.zt(v, lams)
+    a0, ar = f.solve(c0, cr)
+    Zla = pirls.zb(PirlsState(a0, ar, beta), lams)
+    WZla = W * Zla
+    X = pirls.X
+    g_beta = -2.0 * (X.T @ Wr) + X.T @ v - X.T @ WZla
+    # θ gradient (unscaled Zᵀ products per term)
+    st = pirls.state
+    u_terms = [st.u0] + [st.ur[sl] for sl in b.rest_slices]
+    a_terms = [a0] + [ar[sl] for sl in b.rest_slices]
+    hdiag = [H00] + [diag_rr[sl] for sl in b.rest_slices]
+    g_theta = np.empty(len(terms))
+    svec = v - WZla
+    for k, t in enumerate(terms):
+        zwr = np.bincount(t.refs, weights=Wr * t.z[:, 0], minlength=t.nlevels)
+        zs = np.bincount(t.refs, weights=svec * t.z[:, 0], minlength=t.nlevels)
+        uk, ak = u_terms[k], a_terms[k]
+        g = -2.0 * zwr @ uk + zs @ uk + zwr @ ak
+        if th[k] > 1e-10:
+            g += 2.0 * np.sum(1.0 - hdiag[k]) / th[k]
+        g_theta[k] = g
+    return value, np.concatenate([g_theta, g_beta])
