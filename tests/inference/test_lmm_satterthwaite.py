@@ -93,3 +93,25 @@ def test_bad_contrasts(sleep_fit):
         pg.lmm_anova(sleep_fit, ddf="containment")
     with pytest.raises(PyglmmError, match="type"):
         pg.lmm_anova(sleep_fit, type=2)
+
+
+@pytest.mark.parametrize("coding", ["contr.sum", "contr.helmert"])
+def test_type3_invariant_to_coding(coding):
+    """lmerTest builds type III hypotheses on the treatment coding and maps them to the
+    model's coefficients, so the table equals R's for the treatment-coded fit."""
+    import warnings
+
+    from lmm_inference_data import sleep_with_group
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = pg.lmer(
+            "Reaction ~ Days * grp + (Days | Subject)",
+            sleep_with_group(),
+            contrasts={"grp": coding},
+        )
+    tab = pg.lmm_anova(m, type=3)
+    ref = load_fixture("sleep_grp")["anova3_satterthwaite"]
+    np.testing.assert_allclose(tab["DenDF"], col(ref, "DenDF"), rtol=1e-3)
+    np.testing.assert_allclose(tab["F value"], col(ref, "F value"), rtol=1e-4)
+    np.testing.assert_allclose(tab["Pr(>F)"], col(ref, "Pr(>F)"), rtol=1e-4)

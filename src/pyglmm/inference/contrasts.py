@@ -92,8 +92,10 @@ def _numeric_vars(data: pd.DataFrame, vars_: list[str]) -> set[str]:
 
 def containment(model) -> dict[str, list[str]]:
     """lmerTest's ``containment``: for each term, the terms that contain it."""
-    data = model.frame.data
-    terms = list(model.frame.terms)
+    return _containment(list(model.frame.terms), model.frame.data)
+
+
+def _containment(terms: list[str], data: pd.DataFrame) -> dict[str, list[str]]:
     vars_ = {t: _variables(t) for t in terms}
     nums = {t: _numeric_vars(data, vars_[t]) for t in terms}
     out = {}
@@ -109,16 +111,56 @@ def containment(model) -> dict[str, list[str]]:
 
 
 def type3_contrasts(model) -> dict[str, np.ndarray]:
-    """Contrast matrix of each term's type III hypothesis (treatment-coded model)."""
+    """Contrast matrix of each term's type III hypothesis.
+
+    For a model fitted with other contrasts than treatment contrasts, the hypotheses
+    are built on the treatment-coded design ``X_t`` and mapped to the model's
+    coefficients with ``X_t⁺ X`` (lmerTest's ``get_contrasts_type3``).
+    """
     terms = list(model.frame.terms)
     X = np.asarray(model.X, dtype=float)
     if X.shape[1] <= 1 or len(terms) <= 1:
         return type1_contrasts(model)
-    data = model.frame.data
-    xnames = list(model.fixef.index)
+    fixed = model.frame.fixed
+    codings = dict(getattr(fixed, "contrasts", {}) or {})
+    if all(v in ("contr.treatment", "treatment") for v in codings.values()):
+        return _type3_treatment(
+            X, list(model.fixef.index), _term_columns(model), terms, model.frame.data
+        )
+    from pyglmm.formula.fixed import FixedDesign
+
+    fd = FixedDesign(fixed.rhs, model.frame.data)
+    Xt = np.asarray(fd.matrix, dtype=float)
+    keep = _independent_columns(Xt)
+    Xt = Xt[:, keep]
+    names_t = [fd.column_names[i] for i in keep]
+    assign_t = np.asarray(fd.assign)[keep]
+    cmap = {t: np.flatnonzero(assign_t == k) for k, t in enumerate(terms, start=1)}
+    Lt = _type3_treatment(Xt, names_t, cmap, terms, model.frame.data)
+    mapping = zapsmall(np.linalg.pinv(Xt) @ X)
+    return {t: L @ mapping for t, L in Lt.items()}
+
+
+def _independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Columns kept by a QR with R's tolerance (lmerTest's ``ensure_full_rank``)."""
+    from scipy.linalg import qr
+
+    _, R, piv = qr(X, mode="economic", pivoting=True)
+    d = np.abs(np.diag(R))
+    rank = int(np.sum(d > tol * d[0])) if d.size else 0
+    return np.sort(piv[:rank])
+
+
+def _type3_treatment(
+    X: np.ndarray,
+    xnames: list[str],
+    cmap: dict[str, np.ndarray],
+    terms: list[str],
+    data: pd.DataFrame,
+) -> dict[str, np.ndarray]:
+    """lmerTest's ``extract_contrasts_type3`` for a treatment-coded full-rank ``X``."""
     blocks, rd_names = [], []
-    has_intercept = "(Intercept)" in xnames
-    if has_intercept:
+    if "(Intercept)" in xnames:
         blocks.append(np.ones((X.shape[0], 1)))
         rd_names.append("(Intercept)")
     for t in terms:
@@ -127,8 +169,7 @@ def type3_contrasts(model) -> dict[str, np.ndarray]:
         rd_names.extend(f.column_names)
     rdX = np.hstack(blocks)
     L = zapsmall((np.linalg.pinv(X) @ rdX).T)  # rows: rdX columns; cols: X columns
-    cmap = _term_columns(model)
-    contains = containment(model)
+    contains = _containment(terms, data)
     order = sorted(range(len(terms)), key=lambda i: -len(_variables(terms[i])))
     for i in order:
         term = terms[i]
