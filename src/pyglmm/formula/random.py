@@ -98,6 +98,59 @@ def expand_bars(bars: list[RandomBar]) -> list[ExpandedBar]:
     return out
 
 
+class NumericDesign:
+    """Model matrix of a bar's left-hand side made only of ``1``/``0`` and numeric
+    columns (``1 + Days``, ``0 + x``): built directly, without formulaic (a few
+    milliseconds per term saved on small fits).  Same interface as
+    :class:`~pyglmm.formula.fixed.FixedDesign` for what the random terms use:
+    ``rhs``, ``matrix``, ``column_names``, ``transform(newdata)``.
+    """
+
+    def __init__(self, rhs: str, intercept: bool, columns: list[str], data: pd.DataFrame):
+        self.rhs = rhs
+        self.intercept = intercept
+        self.columns = columns
+        self.column_names = (["(Intercept)"] if intercept else []) + list(columns)
+        self.matrix = self.transform(data)
+
+    def transform(self, newdata: pd.DataFrame) -> np.ndarray:
+        n = len(newdata)
+        cols = [np.ones(n)] if self.intercept else []
+        for c in self.columns:
+            if c not in newdata.columns:
+                raise DataError(f"column {c!r} of the random-effects term is not in the data")
+            cols.append(np.asarray(newdata[c], dtype=float))
+        return np.column_stack(cols) if cols else np.empty((n, 0))
+
+    @classmethod
+    def try_build(cls, rhs: str, data: pd.DataFrame) -> NumericDesign | None:
+        """A NumericDesign for ``rhs`` if it is that simple, else None."""
+        parts = [p.strip() for p in rhs.split("+")]
+        if any(not p for p in parts):
+            return None
+        intercept = True
+        columns: list[str] = []
+        for p in parts:
+            if p == "1":
+                continue
+            if p in ("0", "-1"):
+                intercept = False
+                continue
+            if not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*", p) or p not in data.columns:
+                return None
+            col = data[p]
+            if isinstance(col.dtype, pd.CategoricalDtype) or not (
+                pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col)
+            ):
+                return None
+            if p in columns:
+                return None
+            columns.append(p)
+        if not intercept and not columns:
+            return None
+        return cls(rhs, intercept, columns, data)
+
+
 def _r_label(v: object) -> str:
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
@@ -175,7 +228,7 @@ def random_terms(bars: list[RandomBar], data: pd.DataFrame, n: int | None = None
                 "the number of levels of each grouping factor must be < number of observations"
             )
         try:
-            design = FixedDesign(eb.lhs, data)
+            design = NumericDesign.try_build(eb.lhs, data) or FixedDesign(eb.lhs, data)
         except FormulaError as exc:
             raise FormulaError(
                 f"cannot build the random-effects model matrix of {eb}: {exc}"

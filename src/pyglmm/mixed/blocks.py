@@ -221,6 +221,7 @@ class LmmBlocks:
         inv = inv.reshape(-1)
         self.group_of_level = inv
         self.A00_groups = uniq.reshape(-1, q0, q0)
+        self.group_counts = np.bincount(inv, minlength=len(uniq)).astype(float)
         ng = len(uniq)
         self.Mg = None
         if ng < n0:

@@ -231,8 +231,9 @@ class LinearMixedModel:
 
     def _cond_var(self) -> list[np.ndarray]:
         if self._condvar is None:
-            self._objective.factor.update(self.theta)
-            vu = self.factor.cond_var_u()
+            with blas_threads(_fit_threads(self.blocks)):
+                self._objective.factor.update(self.theta)
+                vu = self.factor.cond_var_u()
             out = []
             for V, lam in zip(vu, self.lambdas, strict=True):
                 out.append(self.sigma**2 * np.einsum("ab,lbc,dc->lad", lam, V, lam))
@@ -365,7 +366,11 @@ class LinearMixedModel:
                 conv = check_convergence(obj, opt.x, opt.fun, self.theta_lower)
             else:
                 conv = ConvergenceInfo(None, None, singular=is_singular(opt.x, self.theta_lower))
-        new = LinearMixedModel(
+            new = self._new_fit(blocks, reml, ynew, opt, conv, t0)
+        return new
+
+    def _new_fit(self, blocks, reml, ynew, opt, conv, t0) -> LinearMixedModel:
+        return LinearMixedModel(
             self.frame,
             self.terms,
             blocks,
@@ -380,7 +385,6 @@ class LinearMixedModel:
             time.perf_counter() - t0,
             self.data_name,
         )
-        return new
 
     # -- prediction and simulation ---------------------------------------------
     def _random_part(
@@ -656,49 +660,47 @@ def lmer(
     with blas_threads(_fit_threads(blocks)):
         fg = obj.value_and_gradient if use_grad else None
         opt = optimize_theta(obj, x0, lower, fun_grad=fg)
-        derivs = None
-        extra = 0
-        # Newton steps with lme4's finite-difference derivatives: always when lme4
-        # computes those derivatives (n < 10 000), and for few parameters otherwise
-        # (BOBYQA's ftol_abs stop can leave a flat component ~1e-4 off the optimum)
+        # lme4's convergence checks at the optimizer's result (its derivatives are
+        # lme4's deriv12, computed when n < 10 000)
+        conv = check_convergence(obj, opt.x, opt.fun, lower, calc_derivs=calc_derivs)
+        # then one Newton step with those derivatives, kept only if it lowers the
+        # criterion: BOBYQA's ftol_abs stop can leave a flat component ~1e-4 off
+        # the optimum (also for large fits with few parameters, if BOBYQA was used)
         polish = calc_derivs or (len(x0) <= 4 and not use_grad)
-        if polish and not is_singular(opt.x, lower):
+        if polish and not conv.singular:
             with np.errstate(divide="ignore", invalid="ignore"):
-                x, fx, g, H, extra = newton_polish(
+                x, fx, _, _, extra = newton_polish(
                     obj,
                     opt.x,
                     opt.fun,
                     lower,
-                    max_iter=3 if calc_derivs else 1,
-                    final_derivs=calc_derivs,
+                    max_iter=1,
+                    final_derivs=False,
+                    derivs=(conv.gradient, conv.hessian) if conv.gradient is not None else None,
                 )
+            conv.nevals += extra
             if fx < opt.fun:
                 opt = OptResult(x, fx, opt.nevals, opt.status, opt.message)
-            if calc_derivs:
-                derivs = (g, H)
-        conv = check_convergence(obj, opt.x, opt.fun, lower, calc_derivs=calc_derivs, derivs=derivs)
-        conv.nevals += extra
-    for msg in conv.messages:
-        if msg.startswith("boundary (singular)"):
-            warnings.warn(msg, SingularFitWarning, stacklevel=2)
-        else:
-            warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-    data_name = None
-    model = LinearMixedModel(
-        frame,
-        terms,
-        blocks,
-        reml,
-        X,
-        names,
-        y,
-        frame.offset,
-        w,
-        opt,
-        conv,
-        0.0,
-        data_name,
-    )
+        for msg in conv.messages:
+            if msg.startswith("boundary (singular)"):
+                warnings.warn(msg, SingularFitWarning, stacklevel=2)
+            else:
+                warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+        model = LinearMixedModel(
+            frame,
+            terms,
+            blocks,
+            reml,
+            X,
+            names,
+            y,
+            frame.offset,
+            w,
+            opt,
+            conv,
+            0.0,
+            None,
+        )
     model._kept_columns = kept_columns
     model.optimizer = optimizer
     model.optinfo["optimizer"] = "lbfgsb" if use_grad else "bobyqa"

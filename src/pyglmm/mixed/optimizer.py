@@ -216,6 +216,7 @@ def newton_polish(
     *,
     max_iter: int = 3,
     final_derivs: bool = True,
+    derivs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, int]:
     """A few Newton steps with lme4's finite-difference derivatives (``deriv12``).
 
@@ -225,14 +226,18 @@ def newton_polish(
     the objective, so the result is never worse than the optimizer's.  The
     derivatives returned are those at the returned point (for the convergence
     checks; with ``final_derivs=False`` they may be those of the previous point).
+    ``derivs`` supplies the derivatives at ``x`` (e.g. from the convergence check).
     Returns ``(x, fx, gradient, hessian, nevals)``.
     """
     from pyglmm.mixed.convergence import deriv12
 
     lower = np.asarray(lower, dtype=float)
     total = 0
-    g, H, ne = deriv12(fun, x, fx, lower)
-    total += ne
+    if derivs is None:
+        g, H, ne = deriv12(fun, x, fx, lower)
+        total += ne
+    else:
+        g, H = derivs
     for it in range(max_iter):
         try:
             np.linalg.cholesky(H)
