@@ -18,7 +18,7 @@ Every quantity follows R: ``residuals.glm``/``residuals.lm``, ``hatvalues``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -79,6 +79,7 @@ class DiagnosticsMixin:
     coef: pd.Series
     aliased: np.ndarray
     is_lm: bool
+    refit_without: Callable[[np.ndarray], Any]  # refit on the rows where the mask is True
 
     # ------------------------------------------------------------------ helpers
     def _diag_cache(self) -> dict[str, Any]:

@@ -48,7 +48,7 @@ CAPTIONS = {
 }
 SMOOTH_COLOR = "tab:red"
 CONTOUR_COLOR = "tab:red"
-POINT_STYLE = {
+POINT_STYLE: dict[str, Any] = {
     "marker": "o",
     "linestyle": "none",
     "markerfacecolor": "none",
@@ -107,7 +107,7 @@ def pretty(lo: float, up: float, n: int = 5, min_n: int | None = None) -> np.nda
         cell = max(abs(lo), abs(up))
         u = 1 + (1 / (1 + h) if h5 >= 1.5 * h + 0.5 else 1.5 / (1 + h5))
         u *= max(1, n) * eps
-        small = dx < cell * u * 3
+        small = bool(dx < cell * u * 3)
     if small:
         if cell > 10:
             cell = 9 + cell / 10
