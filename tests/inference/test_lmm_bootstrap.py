@@ -27,9 +27,14 @@ def boot200(sleep_fit):
     return pg.bootstrap(sleep_fit, nsim=200, seed=42, progress=False)
 
 
-def test_reproducible_across_workers(sleep_fit):
+def test_reproducible_across_workers(sleep_fit, monkeypatch):
+    import pyglmm.inference.bootstrap as bootmod
+
+    monkeypatch.setattr(bootmod, "_MIN_PARALLEL_SECONDS", 0.0)  # use the workers
     a = pg.bootstrap(sleep_fit, nsim=12, seed=7, n_jobs=1, progress=False)
     b = pg.bootstrap(sleep_fit, nsim=12, seed=7, n_jobs=2, progress=False, chunksize=5)
+    bt = pg.bootstrap(sleep_fit, nsim=12, seed=7, n_jobs=2, backend="thread", progress=False)
+    pd.testing.assert_frame_equal(a.t, bt.t)
     c = pg.bootstrap(sleep_fit, nsim=12, seed=8, n_jobs=1, progress=False)
     pd.testing.assert_frame_equal(a.t, b.t)
     assert not np.allclose(a.t.to_numpy(), c.t.to_numpy())

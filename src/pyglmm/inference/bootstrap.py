@@ -72,6 +72,9 @@ def default_statistic(fit) -> pd.Series:
     )
 
 
+# below this estimated serial time the refits run in the calling process
+_MIN_PARALLEL_SECONDS = 1.0
+
 # state inherited by forked workers
 _WORK: dict[str, Any] = {}
 
@@ -301,6 +304,17 @@ def bootstrap(
     bar = _Progress(nsim, progress)
     _WORK.update(model=model, ys=ys, statistic=fn, k=k)
     try:
+        if workers > 1 and nsim > 1:
+            # time one refit here: small jobs are not worth starting workers for
+            t1 = time.perf_counter()
+            out, _, m = _run_chunk(np.array([0]))
+            res[0] = out[0]
+            msgs.extend(m)
+            bar.update(1)
+            if (time.perf_counter() - t1) * (nsim - 1) < _MIN_PARALLEL_SECONDS:
+                workers = 1
+            rest = np.arange(1, nsim)
+            chunks = [rest[i : i + chunksize] for i in range(0, rest.size, chunksize)]
         if workers == 1:
             for idx in chunks:
                 out, _, m = _run_chunk(idx)
