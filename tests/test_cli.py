@@ -173,7 +173,8 @@ def test_lmer_against_lme4(capsys, tmp_path):
     assert got == pytest.approx(ref["fixef"], rel=1e-4)
     assert res["sigma"] == pytest.approx(ref["sigma"], rel=1e-4)
     assert [v["group"] for v in res["varcorr"]] == ["Subject", "Subject", "Subject", "Residual"]
-    assert (tmp_path / "residuals.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("residuals.png", "ranef.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
     status, out, _ = run(capsys, "lmer", ref["formula"], "--data", "sleepstudy", "--ml")
     assert status == 0 and "Linear mixed model fit by maximum likelihood" in out
 

@@ -377,7 +377,12 @@ def mixed_results(model: Any, kind: str) -> dict[str, Any]:
 
 
 def write_mixed_plots(model: Any, directory: str, kind: str) -> list[Path]:
-    """Residuals vs fitted, QQ and histogram of a mixed model's residuals, as PNG."""
+    """Residual plots and a caterpillar plot of the random effects of a mixed model, as PNG.
+
+    ``residuals.png``: residuals against fitted values, normal QQ and histogram (scaled
+    residuals for ``lmer``, Pearson residuals for ``glmer``); ``ranef.png``: conditional
+    modes with 95% prediction intervals (:func:`pyglmm.plots.mixed.caterpillar_plot`).
+    """
     from pyglmm.plots.regression import residual_figure
 
     if kind == "lmer":
@@ -387,15 +392,26 @@ def write_mixed_plots(model: Any, directory: str, kind: str) -> list[Path]:
         residuals = model.residuals(type="pearson")
         label = "Pearson residuals"
     fitted = np.asarray(model.fitted, dtype=float)
-    fig = residual_figure(
-        fitted, np.asarray(residuals, dtype=float), labels=list(residuals.index),
-        residual_label=label, title=model.formula,
-    )  # fmt: skip
+    figures = {
+        "residuals.png": residual_figure(
+            fitted, np.asarray(residuals, dtype=float), labels=list(residuals.index),
+            residual_label=label, title=model.formula,
+        ),
+    }  # fmt: skip
+    try:
+        from pyglmm.plots.mixed import caterpillar_plot
+    except ImportError:  # pragma: no cover - the mixed-model plots are optional
+        caterpillar_plot = None
+    if caterpillar_plot is not None:
+        figures["ranef.png"] = caterpillar_plot(model)
     out = Path(directory).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "residuals.png"
-    fig.savefig(path, dpi=110)
-    return [path]
+    paths = []
+    for name, fig in figures.items():
+        path = out / name
+        fig.savefig(path, dpi=110)
+        paths.append(path)
+    return paths
 
 
 def _report_mixed(model: Any, args: argparse.Namespace, kind: str) -> None:
