@@ -28,7 +28,9 @@ def boot200(sleep_fit):
 
 
 def test_reproducible_across_workers(sleep_fit, monkeypatch):
-    import pyglmm.inference.bootstrap as bootmod
+    import importlib
+
+    bootmod = importlib.import_module("pyglmm.inference.bootstrap")
 
     monkeypatch.setattr(bootmod, "_MIN_PARALLEL_SECONDS", 0.0)  # use the workers
     a = pg.bootstrap(sleep_fit, nsim=12, seed=7, n_jobs=1, progress=False)
