@@ -217,13 +217,14 @@ class GeneralizedLinearMixedModel:
         self.p = p
         self.row_labels = frame.row_labels
         # final evaluation at the optimum (sets the modes, μ, the factor)
-        if self.nagq == 0:
-            self.objective = pirls.laplace(self.theta)
-            beta = pirls.state.beta.copy()
-        elif self.nagq == 1:
-            self.objective = pirls.laplace(self.theta, beta)
-        else:
-            self.objective = agq_deviance(pirls, self.theta, beta, self.nagq)
+        with pirls.precise():
+            if self.nagq == 0:
+                self.objective = pirls.laplace(self.theta)
+                beta = pirls.state.beta.copy()
+            elif self.nagq == 1:
+                self.objective = pirls.laplace(self.theta, beta)
+            else:
+                self.objective = agq_deviance(pirls, self.theta, beta, self.nagq)
         self.fixef = pd.Series(np.asarray(beta, dtype=float), index=fixef_names, name="Estimate")
         st = pirls.state
         lams = pirls.lambdas(self.theta)
@@ -508,7 +509,14 @@ class GeneralizedLinearMixedModel:
     def deviance_function(self):
         """The stage-2 objective ``(θ, β) ↦ −2 log L`` (Laplace or AGQ), lme4's ``devFunOnly``."""
         nt = len(self.theta)
-        return _stage2_fun(self._pirls, nt, max(self.nagq, 1))
+        pirls = self._pirls
+        inner = _stage2_fun(pirls, nt, max(self.nagq, 1))
+
+        def fun(x: np.ndarray) -> float:
+            with pirls.precise():
+                return inner(x)
+
+        return fun
 
     def summary(self, correlation: bool | None = None):
         """lme4-style summary (print it)."""
@@ -860,16 +868,13 @@ def _fit(
             opt = _nlopt_bobyqa(fun, x0, lo, step, ftol_rel=1e-12, maxeval=20_000)
         # polish: a second run from the optimum with small steps and a tighter PIRLS
         # (Fisher scoring converges only linearly for non-canonical links)
-        tol0, pirls.tol = pirls.tol, 1e-14
-        try:
+        with pirls.precise():
             if use_grad and n >= 10_000:
                 opt2 = OptResult(opt.x, math.inf, 0, 1, "")  # large n: no polish run
             elif use_grad:
                 opt2 = _lbfgs(pirls, opt.x, lo, ntheta)
             else:
                 opt2 = _nlopt_bobyqa(fun, opt.x, lo, step * 0.05, ftol_rel=1e-14, maxeval=20_000)
-        finally:
-            pirls.tol = tol0
         if opt2.fun <= opt.fun:
             opt = OptResult(opt2.x, opt2.fun, opt.nevals + opt2.nevals, opt2.status, "")
         else:
@@ -879,20 +884,20 @@ def _fit(
             calc_derivs = n < 10_000
         # derivatives: every evaluation starts PIRLS from the optimum's modes, with a tight
         # tolerance, so that the objective is smooth at the scale of the differences
-        fun(opt.x)
+        with pirls.precise():
+            fun(opt.x)
         pirls.fixed_start = pirls.state.copy()
-        tol0, pirls.tol = pirls.tol, 1e-14
         try:
-            conv = check_convergence(
-                fun,
-                opt.x,
-                fun(opt.x),
-                lo,
-                calc_derivs=bool(calc_derivs) and not is_singular(theta, lower),
-            )
+            with pirls.precise():
+                conv = check_convergence(
+                    fun,
+                    opt.x,
+                    fun(opt.x),
+                    lo,
+                    calc_derivs=bool(calc_derivs) and not is_singular(theta, lower),
+                )
         finally:
             pirls.fixed_start = None
-            pirls.tol = tol0
         if is_singular(theta, lower) and not conv.singular:
             conv.singular = True
             conv.messages.insert(0, "boundary (singular) fit: see help('isSingular')")
