@@ -207,3 +207,19 @@ def test_residual_figure_from_arrays():
     _, density = histogram_density(r)
     np.testing.assert_allclose([p.get_height() for p in ax_hist.patches], density)
     assert len(ax_fit.texts) == 3 and fig.get_suptitle() == "t"
+
+
+def test_constant_leverage_panel_uses_factor_levels_as_r():
+    import pyglmm as pg
+
+    data = pg.datasets.load("Machines")
+    m = pg.lm("score ~ Machine + Worker", data)
+    ax = m.plot(which=(5,)).get_axes()[0]
+    assert ax.get_title() == "Constant Leverage: Residuals vs Factor Levels"
+    x, y = scatter_xy(ax)
+    # R: facval = (codes - 1) %*% rev(cumprod(c(1, nlev[nf:2]))) = 6 * Machine + Worker
+    expected = 6 * data["Machine"].cat.codes.to_numpy() + data["Worker"].cat.codes.to_numpy()
+    np.testing.assert_allclose(x, expected)
+    np.testing.assert_allclose(y, m.residuals("standardized"))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["A", "B", "C"]
+    np.testing.assert_allclose(ax.get_xticks(), [2.5, 8.5, 14.5])

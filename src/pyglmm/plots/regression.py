@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -229,6 +230,22 @@ class _PanelData:
         else:
             self.std_label = "Standardized residuals"
         self.smooth_iterations = 0 if is_glm else 3
+        self.factors = _model_factors(model, keep)
+
+
+def _model_factors(model: Any, keep: np.ndarray) -> list[tuple[str, pd.Series]]:
+    """The factors among the model's predictors (R's ``xlevels``), rows with weight > 0."""
+    frame = getattr(model, "frame", None)
+    data = getattr(frame, "data", None)
+    if not isinstance(data, pd.DataFrame) or len(data) != len(keep):
+        return []
+    response = getattr(frame, "response_name", None)
+    out = []
+    for name in data.columns:
+        col = data[name]
+        if name != response and isinstance(col.dtype, pd.CategoricalDtype):
+            out.append((str(name), col[keep].cat.remove_unused_categories()))
+    return out
 
 
 # ----------------------------------------------------------------- plot.lm panels
@@ -312,6 +329,10 @@ def residuals_vs_leverage(
     ax.set_ylabel(d.std_label)
     top = _top(d.cook, id_n)
     if constant:
+        factors = d.factors
+        if factors:
+            _residuals_vs_factor_levels(ax, d, factors, top)
+            return
         obs = np.arange(1, h.size + 1)
         _points(ax, obs, d.rs)
         ax.axhline(0.0, ls=":", color="gray")
@@ -350,6 +371,32 @@ def residuals_vs_leverage(
     ax.set_xlabel("Leverage")
     ax.set_title(CAPTIONS[5], fontsize=10)
     _annotate(ax, h, d.rs, d.labels, top)
+
+
+def _residuals_vs_factor_levels(ax: Axes, d: _PanelData, factors, top) -> None:
+    """R's constant-leverage panel 5: residuals against the factor level combinations.
+
+    With factors :math:`f_1, \\dots, f_m` (levels :math:`n_1, \\dots, n_m`) the position of a
+    case is :math:`\\sum_j (c_j - 1) w_j`, :math:`c_j` its level code and
+    :math:`w = (n_2 \\cdots n_m, \\dots, n_m, 1)`; the first factor's levels label the axis.
+    """
+    codes = np.column_stack([np.asarray(f.cat.codes, dtype=float) for _, f in factors])
+    nlev = [len(f.cat.categories) for _, f in factors]
+    ff = np.ones(len(nlev))
+    for j in range(len(nlev) - 2, -1, -1):
+        ff[j] = ff[j + 1] * nlev[j + 1]
+    x = codes @ ff
+    _points(ax, x, d.rs)
+    ax.axhline(0.0, ls=":", color="gray")
+    first_name, first = factors[0]
+    ax.set_xlim(-0.5, float(np.sum((np.array(nlev) - 1) * ff)) + 0.5)
+    ax.set_xticks(ff[0] * (np.arange(1, nlev[0] + 1) - 0.5) - 0.5)
+    ax.set_xticklabels([str(c) for c in first.cat.categories])
+    for v in ff[0] * np.arange(nlev[0] + 1) - 0.5:
+        ax.axvline(v, color="gray", ls=(0, (4, 4)), lw=0.6)
+    ax.set_xlabel(f"{first_name} : Factor Level Combinations")
+    ax.set_title("Constant Leverage: Residuals vs Factor Levels", fontsize=10)
+    _annotate(ax, x, d.rs, d.labels, top)
 
 
 def cooks_vs_leverage(ax: Axes, d: _PanelData, id_n: int = 3) -> None:
