@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from lmm_inference_data import col, load_fixture
 
@@ -107,3 +108,15 @@ def test_confint_bad_parameter():
         confint(m, parm=["Batch"], method="wald")
     with pytest.raises(pg.errors.PyglmmError, match="method"):
         confint(m, method="bca")
+
+
+def test_confint_boot_rows_and_order():
+    m = _model("confint_dyestuff")
+    # 30 replicates: the 2.5% and 97.5% points are beyond the extreme order statistics
+    with pytest.warns(UserWarning, match="extreme order statistics"):
+        ci = confint(m, method="boot", nsim=30, seed=11, n_jobs=1)
+    assert list(ci.index) == [".sig01", ".sigma", "(Intercept)"]
+    assert np.all(ci.iloc[:, 0] < ci.iloc[:, 1])
+    with pytest.warns(UserWarning):
+        again = confint(m, method="boot", nsim=30, seed=11, n_jobs=1)
+    pd.testing.assert_frame_equal(ci, again)
