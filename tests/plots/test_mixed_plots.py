@@ -113,3 +113,22 @@ def test_profile_plot(dyestuff):
     assert any(np.isclose(x, ci[0]) for x in xs) and any(np.isclose(x, ci[1]) for x in xs)
     with pytest.raises(PyglmmError, match="needs a model"):
         pm.profile_plot()
+
+
+def test_caterpillar_glmm():
+    cb = pg.datasets.load("cbpp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = pg.glmer(
+            "cbind(incidence, size - incidence) ~ period + (1 | herd)", cb, family="binomial"
+        )
+    fig = pm.caterpillar_plot(g, level=0.9)
+    _renders(fig)
+    rf = g.ranef_frame()
+    order = np.argsort(rf["condval"].to_numpy(), kind="stable")
+    ax = fig.axes[0]
+    np.testing.assert_allclose(_points(ax).get_xdata(), rf["condval"].to_numpy()[order])
+    segs = ax.collections[0].get_segments()
+    half = np.array([(s[1][0] - s[0][0]) / 2 for s in segs])
+    np.testing.assert_allclose(half, stats.norm.ppf(0.95) * rf["condsd"].to_numpy()[order])
+    _renders(pm.residuals_vs_fitted(g))
