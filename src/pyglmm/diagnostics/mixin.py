@@ -10,6 +10,12 @@ proportions for binomial), ``fitted`` (pandas.Series of :math:`\hat\mu`),
 model), ``family``, ``dispersion`` (:math:`\hat\phi`), ``model_matrix_rank``
 (the ``n x rank`` non-aliased columns of :math:`X`), ``rank``, ``df_resid``,
 ``coef`` (NaN where aliased), ``aliased``, ``refit_without(keep)`` and ``is_lm``.
+Optional: ``terms`` and ``assign`` (partial residuals by term, as R), ``frame`` (a
+:class:`~pyglmm.formula.frame.ModelFrame`: the factors of the constant-leverage plot
+panel) and ``formula`` (plot titles).
+
+Quantities that need the leverages leave out cases with a zero prior weight, as R
+does: their hat value is 0 and their other influence measures are NaN.
 
 Every quantity follows R: ``residuals.glm``/``residuals.lm``, ``hatvalues``,
 ``rstandard``, ``rstudent``, ``cooks.distance``, ``dfbeta``, ``dfbetas``,
@@ -195,8 +201,6 @@ class DiagnosticsMixin:
         if key in ("standardized", "standardized_pearson"):
             core = self._influence_core()
             base = core.pear_res if key == "standardized_pearson" else core.dev_res
-            if key == "standardized":
-                base = self._deviance_res()[core.active]
             with np.errstate(divide="ignore", invalid="ignore"):
                 res = base / np.sqrt(self.dispersion * (1.0 - core.hat))
             res[np.isinf(res)] = np.nan
