@@ -56,6 +56,7 @@ ref <- function(name, call_expr, dataset, formula_py, family_py, link_py = NULL,
     working_weights = unname(m$weights), prior_weights = unname(m$prior.weights),
     vcov = unname(as.matrix(V)),
     summary_text = capture.output(print(s)),
+    print_text = capture.output(print(m)),
     warnings = cw$warnings
   )
   if (inherits(m, "negbin")) { res$theta_hat <- m$theta; res$theta_se <- m$SE.theta;

@@ -212,7 +212,7 @@ def fit_glm_nb(
         null_dev=null_dev,
         control=control,
         formula=formula,
-        call=call.replace("family = ", "family = ", 1),
+        call=call,
         weights_arg=weights_arg,
         offset_arg=offset_arg,
         contrasts=contrasts,
