@@ -34,7 +34,6 @@ from pyglmm.distributed.irls import (
     final_statistics,
     fit_irls_distributed,
 )
-from pyglmm.distributed.mapreduce import map_reduce
 from pyglmm.distributed.rows import (
     DistributedNotSupported,
     RowsOnClusterMixin,
@@ -52,13 +51,6 @@ from pyglmm.glm.model import (
     _check_response,
 )
 from pyglmm.glm.weighted_ls import cholesky_inverse
-
-
-def _check_partition(part, encoder, family) -> int:
-    e = encoder.encode(part)
-    if e.n:
-        _check_response(family, e.y, e.weights)
-    return e.n
 
 
 class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearModel):
@@ -366,22 +358,18 @@ def glm(
         )
     if frame.formula.response is None:
         raise PyglmmError("the formula has no response (left-hand side)")
-    map_reduce(
-        frame.partitions,
-        _check_partition,
-        lambda a, b: a + b,
-        frame.encoder,
-        fam,
-        stage="checking the response",
-        capture_warnings=True,
-    )
     call = _call_text(
         formula, fam, _argument_label(weights, "weights"), _argument_label(offset, "offset")
     )
     fit = fit_irls_distributed(
-        frame, fam, start=start, control=control, column_names=frame.column_names
+        frame,
+        fam,
+        start=start,
+        control=control,
+        column_names=frame.column_names,
+        check=_check_response,
     )
-    passes = 1 + 1 + fit.passes
+    passes = 1 + fit.passes
     intercept = frame.fixed.has_intercept
     null_mu: float | None
     if intercept and frame.offset_given and fit.any_offset:

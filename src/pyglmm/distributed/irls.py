@@ -94,8 +94,17 @@ def _working(family: Family, r: _Rows, eta: np.ndarray):
 
 
 def _step_partition(
-    part, encoder: PartitionEncoder, family: Family, intercept_only: bool, spec: tuple
+    part,
+    encoder: PartitionEncoder,
+    family: Family,
+    intercept_only: bool,
+    spec: tuple,
+    check=None,
 ) -> dict:
+    if check is not None:  # the response checks of the first pass (e.g. counts >= 0)
+        e = encoder.encode(part)
+        if e.n:
+            check(family, e.y, e.weights)
     r = _rows(part, encoder, family, intercept_only)
     p = r.X.shape[1]
     full_X = None
@@ -298,7 +307,7 @@ class _Passes:
         self.intercept_only = intercept_only
         self.count = 0
 
-    def step(self, spec: tuple, label: str) -> dict:
+    def step(self, spec: tuple, label: str, check=None) -> dict:
         self.count += 1
         return map_reduce(
             self.frame.partitions,
@@ -308,7 +317,9 @@ class _Passes:
             self.family,
             self.intercept_only,
             spec,
+            check,
             stage=label,
+            capture_warnings=check is not None,
         )
 
     def dev(self, spec: tuple, label: str) -> dict:
@@ -349,6 +360,7 @@ def fit_irls_distributed(
     column_names: list[str] | None = None,
     intercept_only: bool = False,
     warn: bool = True,
+    check=None,
 ) -> DistributedIRLSFit:
     """Fit a GLM to a Dask DataFrame by IRLS, step for step as :func:`~pyglmm.glm.irls.fit_irls`.
 
@@ -364,6 +376,9 @@ def fit_irls_distributed(
     control : GLMControl
     intercept_only : bool
         Fit the intercept-only model (for the null deviance).
+    check : callable, optional
+        ``check(family, y, weights)`` run on every partition in the first pass (the
+        response checks of :func:`pyglmm.glm`); its warnings are re-emitted here.
     """
     control = control or GLMControl()
     passes = _Passes(frame, family, intercept_only)
@@ -389,7 +404,7 @@ def fit_irls_distributed(
         spec: tuple = ("beta", start)
     else:
         spec = init_spec or ("mustart",)
-    S = passes.step(spec, "IRLS start")
+    S = passes.step(spec, "IRLS start", check=check)
     if not S["valid"]:
         raise PyglmmError("cannot find valid starting values: please specify some")
     totals = {k: S[k] for k in ("nobs", "n_zero_w", "sum_w", "sum_wy", "sum_log_w", "any_n_gt1")}

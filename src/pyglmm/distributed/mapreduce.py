@@ -113,7 +113,7 @@ def map_reduce(
         raise
     except Exception as exc:
         raise PartitionError(
-            f"the distributed computation failed during {stage}: {type(exc).__name__}: {exc}"
+            f"reading or processing a partition failed during {stage}: {type(exc).__name__}: {exc}"
         ) from exc
     for category, message in caught:
         warnings.warn(message, category, stacklevel=3)
