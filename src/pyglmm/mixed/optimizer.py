@@ -112,7 +112,7 @@ def lbfgsb(
     x0: np.ndarray,
     lower: np.ndarray,
     *,
-    ftol: float = 1e-14,
+    ftol: float | None = None,
     gtol: float = 1e-5,
     maxiter: int = 1000,
 ) -> OptResult:
@@ -121,15 +121,26 @@ def lbfgsb(
     Used for models whose terms are all scalar when they are large: each
     evaluation with gradient costs about three objective evaluations, and
     L-BFGS-B needs 20–30 of them where BOBYQA needs ~110 (InstEval).
+    ``ftol=None`` stops when an iteration lowers the criterion by less than
+    ``1e-8`` (relative to its value at the start; lme4's ``ftol_abs``).
     """
     from scipy.optimize import minimize
 
-    best = [math.inf, np.asarray(x0, dtype=float).copy()]
+    x0 = np.maximum(np.asarray(x0, dtype=float), lower)
+    best = [math.inf, x0.copy()]
     count = [0]
+    first = fun_grad(x0)
+    count[0] += 1
+    if ftol is None:
+        f0 = abs(first[0]) if math.isfinite(first[0]) else 1.0
+        ftol = min(1e-10, max(1e-15, 1e-8 / max(f0, 1.0)))
 
     def fg(x: np.ndarray) -> tuple[float, np.ndarray]:
-        count[0] += 1
-        v, g = fun_grad(x)
+        if first is not None and np.array_equal(x, x0):
+            v, g = first
+        else:
+            count[0] += 1
+            v, g = fun_grad(x)
         if not math.isfinite(v):
             return 1e300, np.zeros_like(x)
         if v < best[0]:
@@ -139,7 +150,7 @@ def lbfgsb(
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     res = minimize(
         fg,
-        np.maximum(np.asarray(x0, dtype=float), lower),
+        x0,
         jac=True,
         method="L-BFGS-B",
         bounds=bounds,
