@@ -92,8 +92,17 @@ def _nlopt_bobyqa(
     return OptResult(best[1].copy(), float(best[0]), count[0], int(status), "")
 
 
-def _lbfgs(pirls: Pirls, x0: np.ndarray, lower: np.ndarray, ntheta: int) -> OptResult:
-    """L-BFGS-B on the Laplace deviance with its analytic gradient."""
+def _lbfgs(
+    pirls: Pirls,
+    x0: np.ndarray,
+    lower: np.ndarray,
+    ntheta: int,
+    *,
+    joint: bool = False,
+    ftol: float = 1e-14,
+) -> OptResult:
+    """L-BFGS-B on the Laplace deviance with its analytic gradient (``joint``: the
+    ``nAGQ = 0`` objective of θ alone)."""
     from scipy.optimize import minimize
 
     count = [0]
@@ -105,7 +114,10 @@ def _lbfgs(pirls: Pirls, x0: np.ndarray, lower: np.ndarray, ntheta: int) -> OptR
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                v, g = laplace_and_gradient(pirls, x[:ntheta], x[ntheta:])
+                if joint:
+                    v, g = laplace_and_gradient(pirls, x, None)
+                else:
+                    v, g = laplace_and_gradient(pirls, x[:ntheta], x[ntheta:])
         except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
             pirls.state = saved
             return 1e300, np.zeros_like(x)
@@ -123,7 +135,7 @@ def _lbfgs(pirls: Pirls, x0: np.ndarray, lower: np.ndarray, ntheta: int) -> OptR
         jac=True,
         method="L-BFGS-B",
         bounds=bounds,
-        options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
+        options={"ftol": ftol, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
     )
     status = 1 if res.success else -1
     return OptResult(best[1].copy(), float(best[0]), count[0], status, str(res.message))
@@ -135,6 +147,9 @@ def _stage1(
     """lme4's first stage: BOBYQA on θ with β inside PIRLS (``nAGQ = 0``).  ``rough``: only
     start values for a gradient-based second stage are needed (tolerances 1e-4)."""
     pirls.set_start(eta_start)
+    if gradient_available(pirls):
+        pirls.laplace(x0)  # the first (joint) PIRLS from the start η
+        return _lbfgs(pirls, x0, lower, len(x0), joint=True, ftol=1e-10 if rough else 1e-15)
     fun = pirls.safe(lambda th: pirls.laplace(th))
     tol = 1e-4 if rough else 1e-8
     return bobyqa(fun, x0, lower, xtol_abs=tol, ftol_abs=tol)

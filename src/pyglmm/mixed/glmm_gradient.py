@@ -50,12 +50,19 @@ def _dW(pirls: Pirls, mu: np.ndarray) -> np.ndarray:
 
 
 def laplace_and_gradient(
-    pirls: Pirls, theta: np.ndarray, beta: np.ndarray
+    pirls: Pirls, theta: np.ndarray, beta: np.ndarray | None
 ) -> tuple[float, np.ndarray]:
-    """The Laplace deviance at ``(θ, β)`` and its gradient (see the module docstring)."""
+    """The Laplace deviance at ``(θ, β)`` and its gradient (see the module docstring).
+
+    ``beta=None``: lme4's ``nAGQ = 0`` objective of θ alone (β inside PIRLS).  Then the
+    modes ``(ũ, β̃)`` solve the joint system ``K``, the identity ``0 = Xᵀ(W∘r)`` joins
+    ``ũ = ΛᵀZᵀ(W∘r)``, ``a = K^{-1}[ΛᵀZᵀv; Xᵀv]`` and ``ZΛa`` becomes ``ZΛa_u + Xa_β``;
+    the leverages still use ``H = ΛᵀZᵀWZΛ + I`` (the determinant is of the ``Z`` part).
+    """
+    joint = beta is None
     value = pirls.laplace(theta, beta)
     f = pirls.factor
-    b = pirls.blocks_u
+    b = pirls.blocks_ux if joint else pirls.blocks_u
     terms = pirls.terms
     lams = pirls.lams
     th = np.array([lam[0, 0] for lam in lams])
@@ -68,7 +75,8 @@ def laplace_and_gradient(
     Tinv = 1.0 / f.T[:, 0, 0]
     # H^{-1} pieces
     if mz:
-        Sinv = cho_solve((f.L, True), np.eye(mz), check_finite=False)
+        # the leading m_Z block of the factor is the factor of the Z-part Schur complement
+        Sinv = cho_solve((f.L[:mz, :mz], True), np.eye(mz), check_finite=False)
         # B = Λ_rᵀ R_Z Λ₀ (rest × first-term levels), u-space
         lam_r = np.empty(mz)
         for sl, t_th in zip(b.rest_slices, th[1:], strict=True):
@@ -105,11 +113,17 @@ def laplace_and_gradient(
             jb, zb = rest_idx[b_i]
             h += 2.0 * za * zb * Sinv[ja, jb]
     v = h * Wp
-    c0, cr = pirls.zt(v, lams)
-    a0, ar = f.solve(c0, cr)
-    Zla = pirls.zb(PirlsState(a0, ar, beta), lams)
-    WZla = W * Zla
     X = pirls.X
+    c0, cr = pirls.zt(v, lams)
+    if joint:
+        cr = np.concatenate([cr, X.T @ v])
+    a0, ar = f.solve(c0, cr)
+    a_beta = ar[mz:]
+    ar = ar[:mz]
+    Zla = pirls.zb(PirlsState(a0, ar, np.zeros(X.shape[1])), lams)
+    if joint:
+        Zla = Zla + X @ a_beta
+    WZla = W * Zla
     g_beta = -2.0 * (X.T @ Wr) + X.T @ v - X.T @ WZla
     # θ gradient (unscaled Zᵀ products per term)
     st = pirls.state
@@ -126,4 +140,6 @@ def laplace_and_gradient(
         if th[k] > 1e-10:
             g += 2.0 * np.sum(1.0 - hdiag[k]) / th[k]
         g_theta[k] = g
+    if joint:
+        return value, g_theta
     return value, np.concatenate([g_theta, g_beta])
