@@ -67,3 +67,13 @@ def test_kenward_roger_needs_reml():
         )
     with pytest.raises(PyglmmError, match="REML"):
         pg.kenward_roger(m, "Days")
+
+
+def test_kenward_roger_refuses_huge_dense_work(monkeypatch):
+    import importlib
+
+    krmod = importlib.import_module("pyglmm.inference.kenward_roger")
+    monkeypatch.setattr(krmod, "_MAX_BYTES", 1e5)
+    m = fitted("machines")
+    with pytest.raises(PyglmmError, match="Satterthwaite"):
+        krmod.vcov_adjusted(m.refit(m.y))  # a new fit: nothing cached

@@ -33,7 +33,7 @@ from scipy import stats
 
 from pyglmm.errors import PyglmmError
 
-_MAX_N = 20_000
+_MAX_BYTES = 2.0e9  # dense n x n work arrays allowed in total
 
 
 @dataclass
@@ -52,10 +52,12 @@ def _check(model) -> None:
         raise PyglmmError("Kenward-Roger's method is only available for REML model fits")
     if model.weights is not None:
         raise PyglmmError("Kenward-Roger's method is not available for models with prior weights")
-    if model.nobs > _MAX_N:
+    k = sum(t.ntheta for t in model.terms) + 1
+    need = (2 * k + 3) * 8.0 * model.nobs**2
+    if need > _MAX_BYTES:
         raise PyglmmError(
-            f"Kenward-Roger needs dense {model.nobs} x {model.nobs} matrices; "
-            "use Satterthwaite's method for data this large"
+            f"Kenward-Roger needs {2 * k + 3} dense {model.nobs} x {model.nobs} matrices "
+            f"({need / 1e9:.1f} GB); use Satterthwaite's method for data this large"
         )
 
 
