@@ -187,3 +187,16 @@ def test_bad_residual_type_is_a_clear_error(fit):
         fit("sleepstudy_lm").residuals("martingale")
     with pytest.raises(PyglmmError, match="Cook's distance form"):
         fit("sleepstudy_lm").cooks_distance(form="exact")
+
+
+def test_model_without_coefficients():
+    from pyglmm.errors import PyglmmError
+
+    m = pg.lm("Reaction ~ 0", pg.datasets.load("sleepstudy"))
+    assert (m.hat_values() == 0).all()
+    # R: rstandard = e / sqrt(RSS / n) when there is nothing to fit
+    e = m.residuals("response").to_numpy()
+    np.testing.assert_allclose(m.residuals("standardized"), e / np.sqrt(np.mean(e**2)))
+    assert m.dfbetas().shape == (180, 0)
+    with pytest.raises(PyglmmError, match="no coefficients"):
+        m.influence()

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from pyglmm.errors import PyglmmError
+
 _EPS = np.finfo(float).eps
 
 
@@ -128,8 +130,11 @@ def influence_core(
     denom = n - k - 1
     total = float(np.sum(e**2))
     with np.errstate(divide="ignore", invalid="ignore"):
-        loo = np.where(hat < 1.0, total - e**2 / (1.0 - hat), total)
-        sigma = np.sqrt(loo / denom) if denom > 0 else np.full(n, np.nan)
+        if k == 0:  # R: no leave-one-out change without coefficients
+            sigma = np.full(n, np.sqrt(total / n) if n > 0 else np.nan)
+        else:
+            loo = np.where(hat < 1.0, total - e**2 / (1.0 - hat), total)
+            sigma = np.sqrt(loo / denom) if denom > 0 else np.full(n, np.nan)
     return InfluenceCore(
         active=active,
         q=q,
@@ -154,7 +159,10 @@ def influential_flags(table: np.ndarray, n_cases: int) -> np.ndarray:
     k = table.shape[1] - 4
     n = n_cases
     if n <= k:
-        raise ValueError("too few cases with h_ii > 0 (n <= k) for influence flags")
+        raise PyglmmError(
+            f"influence measures need more cases with positive leverage than coefficients "
+            f"(n = {n}, k = {k})"
+        )
     with np.errstate(invalid="ignore"):
         absmat = np.abs(table)
         flags = np.column_stack(

@@ -379,6 +379,8 @@ class DiagnosticsMixin:
         :math:`|1-\mathrm{cov.r}| > 3k/(n-k)`, :math:`F_{k,n-k}(\mathrm{cook.d}) > 0.5`,
         :math:`h > 3k/n`.
         """
+        if self.rank == 0:
+            raise PyglmmError("the model has no coefficients: there are no influence measures")
         table = self._influence_table()
         flags = self._flags_of(table)
         table["inf"] = flags.to_numpy().any(axis=1)
@@ -396,6 +398,8 @@ class DiagnosticsMixin:
 
     def influence_flags(self) -> pd.DataFrame:
         """R's ``influence.measures()$is.inf``: one boolean column per measure."""
+        if self.rank == 0:
+            raise PyglmmError("the model has no coefficients: there are no influence measures")
         return self._flags_of(self._influence_table())
 
     @staticmethod
