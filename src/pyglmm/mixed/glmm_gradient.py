@@ -71,7 +71,7 @@ def laplace_and_gradient(
     Wr = W * r
     Wp = _dW(pirls, mu)
     t0 = terms[0]
-    n0, mz = b.n0, b.mz
+    mz = b.mz
     Tinv = 1.0 / f.T[:, 0, 0]
     # H^{-1} pieces
     if mz:
