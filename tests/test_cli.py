@@ -105,6 +105,27 @@ def test_fit_weights_offset_and_link(capsys):
     assert json.loads(out)["deviance"] == pytest.approx(70.665, abs=5e-4)
 
 
+def test_fit_negative_binomial_against_r(capsys):
+    # theta estimated as MASS::glm.nb; then known theta as negative.binomial(theta)
+    ref = json.loads((FIXTURES / "cbpp_negbin.json").read_text())
+    status, out, _ = run(
+        capsys, "fit", "incidence ~ period + offset(log(size))", "--data", "cbpp",
+        "--family", "negative.binomial", "--json", "-",
+    )  # fmt: skip
+    assert status == 0
+    res = json.loads(out)
+    assert res["theta"] == pytest.approx(ref["theta"], rel=1e-6)
+    got = {row["term"]: row["estimate"] for row in res["coefficients"]}
+    assert got == pytest.approx(ref["coef"], rel=1e-6)
+    ref = json.loads((FIXTURES / "cbpp_negbin_glm.json").read_text())
+    status, out, _ = run(
+        capsys, "fit", "incidence ~ period + offset(log(size))", "--data", "cbpp",
+        "--family", "negative.binomial", "--theta", str(ref["theta"]), "--json", "-",
+    )  # fmt: skip
+    res = json.loads(out)
+    assert res["dispersion"] == pytest.approx(ref["dispersion"], rel=1e-9)
+
+
 @pytest.mark.parametrize(
     ("filename", "writer"),
     [

@@ -295,6 +295,7 @@ def command_fit(args: argparse.Namespace) -> int:
         link=args.link,
         weights=_weights_argument(args.weights, data),
         offset=args.offset,
+        **({} if args.theta is None else {"theta": args.theta}),
     )
     _report(model, glm_results(model), args)
     return 0
@@ -522,6 +523,11 @@ def build_parser() -> argparse.ArgumentParser:
         "quasibinomial, negative.binomial (default gaussian)",
     )
     fit.add_argument("--link", help="link function (default: the family's canonical link)")
+    fit.add_argument(
+        "--theta",
+        type=float,
+        help="known theta of the negative binomial family (default: estimated, as glm.nb)",
+    )
     fit.set_defaults(handler=command_fit)
 
     lm = sub.add_parser("lm", help="fit a linear model by least squares (R's lm)")
