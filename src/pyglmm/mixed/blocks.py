@@ -203,8 +203,33 @@ class LmmBlocks:
         self.idx_col = uniq // self.m
         self.offdiag = self.idx_row != self.idx_col
         self.idx_upper = (self.idx_col + self.idx_row * self.m)[self.offdiag]
-        self.M = sp.csr_matrix((data, (inv, wcol)), shape=(len(uniq), self.n0 * q0 * q0))
-        self.M.sum_duplicates()
+        self._group_levels()
+        if self.Mg is not None:
+            # column (l, a, b) -> (g(l), a, b); duplicates are summed by the CSR build
+            lev, ab = np.divmod(wcol, q0 * q0)
+            gcol = self.group_of_level[lev] * (q0 * q0) + ab
+            ng = len(self.A00_groups)
+            self.Mg = sp.csr_matrix((data, (inv, gcol)), shape=(len(uniq), ng * q0 * q0))
+            self._M = None
+        else:
+            self._M = sp.csr_matrix((data, (inv, wcol)), shape=(len(uniq), self.n0 * q0 * q0))
+            self._M.sum_duplicates()
+
+    @property
+    def M(self) -> sp.csr_matrix:
+        """The ungrouped map ``vec 𝒲 ↦ lower(R𝒲Rᵀ)[idx]`` (built on demand when the
+        grouped map :attr:`Mg` is used)."""
+        if self._M is None:
+            Mg = self.Mg
+            self._force_ungrouped = True
+            try:
+                self._build_schur_map()
+                M = self._M
+            finally:
+                self._force_ungrouped = False
+                self.Mg = Mg
+            self._M = M
+        return self._M
         self._group_levels()
 
     def _group_levels(self) -> None:
@@ -223,19 +248,9 @@ class LmmBlocks:
         self.A00_groups = uniq.reshape(-1, q0, q0)
         self.group_counts = np.bincount(inv, minlength=len(uniq)).astype(float)
         ng = len(uniq)
-        self.Mg = None
-        if ng < n0:
-            # column (l, a, b) -> (g(l), a, b)
-            cols = np.arange(n0 * q0 * q0)
-            lev, ab = np.divmod(cols, q0 * q0)
-            P = sp.csr_matrix(
-                (np.ones(cols.size), (cols, inv[lev] * q0 * q0 + ab)),
-                shape=(cols.size, ng * q0 * q0),
-            )
-            Mg = (self.M @ P).tocsr()
-            if Mg.nnz < 0.8 * self.M.nnz:
-                Mg.sum_duplicates()
-                self.Mg = Mg
+        # Mg is built by _build_schur_map when the levels fall into fewer groups
+        # (merging columns never adds nonzeros); a placeholder marks the decision
+        self.Mg = True if ng < n0 and not getattr(self, "_force_ungrouped", False) else None
 
     def with_response(self, y: np.ndarray) -> LmmBlocks:
         """A shallow copy with a new response; the θ-independent structure is shared."""
