@@ -223,3 +223,19 @@ def test_constant_leverage_panel_uses_factor_levels_as_r():
     np.testing.assert_allclose(y, m.residuals("standardized"))
     assert [t.get_text() for t in ax.get_xticklabels()] == ["A", "B", "C"]
     np.testing.assert_allclose(ax.get_xticks(), [2.5, 8.5, 14.5])
+
+
+@pytest.mark.parametrize("versus", ["rate", "linear_predictor"])
+def test_residuals_against_rate_or_linear_predictor(versus):
+    import pyglmm as pg
+
+    m = fit("ceb_poisson_unrounded")
+    ax = m.plot_residuals(type="deviance", versus=versus).get_axes()[2]
+    x, _ = scatter_xy(ax)
+    ceb = pg.datasets.load("ceb")
+    if versus == "rate":  # the notes' mu: children per woman
+        np.testing.assert_allclose(x, m.fitted.to_numpy() / ceb["n"].to_numpy(), rtol=1e-12)
+    else:
+        np.testing.assert_allclose(x, m.linear_predictor)
+    with pytest.raises(PyglmmError, match="versus"):
+        m.plot_residuals(versus="y")

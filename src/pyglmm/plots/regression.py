@@ -533,17 +533,52 @@ def histogram_with_normal(ax: Axes, values: np.ndarray, *, xlabel: str = "") -> 
     ax.set_title(f"Histogram of {xlabel}" if xlabel else "Histogram", fontsize=10)
 
 
-def residuals_vs_mean(
-    ax: Axes, model: Any, values: np.ndarray, labels, *, id_n: int = 3, ylabel: str = ""
-) -> None:
-    r"""Residuals against the fitted mean :math:`\hat\mu` (the notes' ``plot(mu, r)``)."""
+VERSUS_LABELS = {
+    "mean": "Fitted mean",
+    "rate": "Fitted rate (mean / exp(offset))",
+    "linear_predictor": "Linear predictor",
+}
+
+
+def _versus_values(model: Any, versus: str) -> np.ndarray:
     mu = np.asarray(model.fitted, dtype=float)
-    _points(ax, mu, values)
+    if versus == "mean":
+        return mu
+    eta = np.asarray(model.linear_predictor, dtype=float)
+    if versus == "linear_predictor":
+        return eta
+    # the offset is what the linear predictor adds to X beta
+    used = ~np.asarray(model.aliased, dtype=bool)
+    beta = np.asarray(model.coef, dtype=float)[used]
+    offset = eta - np.asarray(model.model_matrix_rank, dtype=float) @ beta
+    return mu / np.exp(offset)
+
+
+def residuals_vs_mean(
+    ax: Axes,
+    model: Any,
+    values: np.ndarray,
+    labels,
+    *,
+    id_n: int = 3,
+    ylabel: str = "",
+    versus: str = "mean",
+) -> None:
+    r"""Residuals against the fitted mean :math:`\hat\mu` (the notes' ``plot(mu, r)``).
+
+    ``versus="rate"`` divides the mean by :math:`e^{\text{offset}}` (with a log-exposure
+    offset, the mean per unit of exposure: the notes' ``mu`` for the CEB data);
+    ``versus="linear_predictor"`` plots against :math:`\hat\eta`.
+    """
+    if versus not in VERSUS_LABELS:
+        raise PyglmmError(f"versus must be one of {', '.join(VERSUS_LABELS)}, not {versus!r}")
+    x = _versus_values(model, versus)
+    _points(ax, x, values)
     ax.axhline(0.0, ls=":", color="gray")
-    ax.set_xlabel("Fitted mean")
+    ax.set_xlabel(VERSUS_LABELS[versus])
     ax.set_ylabel(ylabel)
-    ax.set_title("Residuals vs fitted mean", fontsize=10)
-    _annotate(ax, mu, values, labels, _top(np.abs(values), id_n))
+    ax.set_title(f"Residuals vs {VERSUS_LABELS[versus].split(' (')[0].lower()}", fontsize=10)
+    _annotate(ax, x, values, labels, _top(np.abs(values), id_n))
 
 
 RESIDUAL_LABELS = {
@@ -563,6 +598,7 @@ def residual_panels(
     type: str | Sequence[str] | None = None,
     *,
     id_n: int = 3,
+    versus: str = "mean",
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
     """The notes' residual plots: QQ, histogram with normal density, residuals vs fitted mean.
@@ -572,6 +608,9 @@ def residual_panels(
     type : str or sequence of str, optional
         Residual type(s), one row of three panels each; default deviance and Pearson for a
         GLM, response (raw) residuals for a linear model.
+    versus : {"mean", "rate", "linear_predictor"}
+        x axis of the third panel: the fitted mean, the mean per unit of exposure
+        (:math:`\\hat\\mu/e^{\\text{offset}}`) or the linear predictor.
     """
     if type is None:
         types = ["response"] if getattr(model, "is_lm", False) else ["deviance", "pearson"]
@@ -587,7 +626,7 @@ def residual_panels(
         name = RESIDUAL_LABELS.get(t, f"{t} residuals")
         qq_plot(row[0], values, labels, id_n=id_n, ylabel=name)
         histogram_with_normal(row[1], values, xlabel=name)
-        residuals_vs_mean(row[2], model, values, labels, id_n=id_n, ylabel=name)
+        residuals_vs_mean(row[2], model, values, labels, id_n=id_n, ylabel=name, versus=versus)
     title = _title(model)
     if title:
         fig.suptitle(title, fontsize=10)
