@@ -97,7 +97,8 @@ def short_repr(m: LinearMixedModel) -> str:
     crit = "REML criterion" if m.reml else "deviance"
     return (
         f"<LinearMixedModel {m.formula!r}: {crit} {m.objective:.4f}, "
-        f"n = {m.nobs}, fixef = {dict(m.fixef.round(6))}, sigma = {m.sigma:.6g}>"
+        f"n = {m.nobs}, fixef = { ({k: round(float(v), 6) for k, v in m.fixef.items()}) }, "
+        f"sigma = {m.sigma:.6g}>"
     )
 
 
