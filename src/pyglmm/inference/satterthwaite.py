@@ -41,17 +41,25 @@ from pyglmm.mixed.blocked_cholesky import trsolve
 _LOG2PI = math.log(2.0 * math.pi)
 
 
-def varpar_deviance(model, varpar: np.ndarray, reml: bool | None = None) -> float:
+def _factor(model, theta: np.ndarray, factor=None):
+    if factor is None:
+        return model.factor_at(theta)
+    if not factor.update(np.asarray(theta, dtype=float)):
+        raise PyglmmError("the Cholesky factor failed at a perturbed θ")
+    return factor
+
+
+def varpar_deviance(model, varpar: np.ndarray, reml: bool | None = None, factor=None) -> float:
     """lmerTest's ``devfun_vp``: the deviance at ``ϱ = (θ, σ)`` (σ not profiled out).
 
     The constant ``−Σ log wᵢ`` is left out, as lmerTest does (it does not change
-    derivatives).
+    derivatives).  ``factor``: a reusable :class:`BlockedCholesky` workspace.
     """
     reml = model.reml if reml is None else reml
     varpar = np.asarray(varpar, dtype=float)
     theta, sigma = varpar[:-1], varpar[-1]
     s2 = sigma * sigma
-    f = model.factor_at(theta)
+    f = _factor(model, theta, factor)
     n = model.nobs
     dev = f.logdet_LZ2() + f.pwrss() / s2 + n * math.log(2.0 * math.pi * s2)
     if not reml:
@@ -60,12 +68,24 @@ def varpar_deviance(model, varpar: np.ndarray, reml: bool | None = None) -> floa
     return dev + f.logdet_RX2() - p * math.log(2.0 * math.pi * s2)
 
 
-def vcov_beta_at(model, varpar: np.ndarray) -> np.ndarray:
+def vcov_beta_at(model, varpar: np.ndarray, factor=None) -> np.ndarray:
     """lmerTest's ``get_covbeta``: ``σ² R_X^{-1} R_X^{-T}`` at ``ϱ = (θ, σ)``."""
     varpar = np.asarray(varpar, dtype=float)
-    f = model.factor_at(varpar[:-1])
+    f = _factor(model, varpar[:-1], factor)
     RXi = trsolve(f.RX(), np.eye(model.p), lower=False)
     return varpar[-1] ** 2 * (RXi @ RXi.T)
+
+
+def _blas_context(model):
+    """One BLAS thread for small dense factors (as the fit does), the default above."""
+    try:
+        from pyglmm.mixed.blas_threads import blas_threads
+    except ImportError:  # pragma: no cover
+        import contextlib
+
+        return contextlib.nullcontext()
+    m = getattr(model.blocks, "m", 0)
+    return blas_threads(1 if m <= 2500 else None)
 
 
 @dataclass
@@ -105,7 +125,11 @@ def satterthwaite_info(model, tol: float = 1e-8) -> SatterthwaiteInfo:
     except (KeyError, TypeError):
         pass
     varpar = np.concatenate([np.asarray(model.theta, dtype=float), [model.sigma]])
-    H = hessian(lambda v: varpar_deviance(model, v), varpar)
+    f = model.objective_function().factor  # one workspace for all evaluations
+    with _blas_context(model):
+        H = hessian(lambda v: varpar_deviance(model, v, factor=f), varpar)
+        p = model.p
+        J = jacobian(lambda v: vcov_beta_at(model, v, factor=f).ravel(order="F"), varpar)
     evals, evecs = np.linalg.eigh(H)
     neg = evals < -tol
     zero = (evals > -tol) & (evals < tol)
@@ -125,8 +149,6 @@ def satterthwaite_info(model, tol: float = 1e-8) -> SatterthwaiteInfo:
         )
     pos = evals > tol
     Hinv = (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
-    p = model.p
-    J = jacobian(lambda v: vcov_beta_at(model, v).ravel(order="F"), varpar)
     jac = np.stack([J[:, k].reshape(p, p, order="F") for k in range(J.shape[1])])
     info = SatterthwaiteInfo(
         varpar=varpar,
