@@ -124,3 +124,10 @@ def test_errors_are_clear(sleep):
         pg.lmer("Reaction ~ Days + (1 | g)", sleep.assign(g="a"))
     with pytest.raises(DataError):
         pg.lmer("Reaction ~ Days + (1 | nothere)", sleep)
+
+
+def test_no_fixed_effects(sleep):
+    m = pg.lmer("Reaction ~ 0 + (1 | Subject)", sleep)
+    assert len(m.fixef) == 0
+    assert np.isfinite(m.objective)
+    assert "No fixed effect coefficients" in str(m.summary())

@@ -36,6 +36,8 @@ def trsolve(L: np.ndarray, B: np.ndarray, lower: bool = True, trans: bool = Fals
     Only the ``lower`` (or upper) triangle of ``L`` is read.  Faster than
     :func:`scipy.linalg.solve_triangular` for the many small solves here.
     """
+    if L.shape[0] == 0:
+        return np.array(B, dtype=float, copy=True)
     x, info = lapack.dtrtrs(L, B, lower=int(lower), trans=int(trans))
     if info != 0:
         raise np.linalg.LinAlgError(f"singular triangular factor (dtrtrs info={info})")

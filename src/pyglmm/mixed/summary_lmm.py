@@ -190,6 +190,8 @@ class LmerSummary:
 
     def _fixed(self) -> list[str]:
         ct = self.coefficients
+        if len(ct) == 0:
+            return ["No fixed effect coefficients"]
         est_se = r_format(np.concatenate([ct["Estimate"], ct["Std. Error"]]), 4)
         p = len(ct)
         tv = r_format(np.round(ct["t value"].to_numpy(), 3), 4)
