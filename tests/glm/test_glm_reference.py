@@ -31,6 +31,14 @@ def test_estimates_and_inference(name):
         assert m.deviance < 1e-6
         assert np.all(m.fitted.to_numpy()[dataset(ref)["y"].to_numpy() == 1] > 0.999)
         return
+    if name == "ill_conditioned":
+        # R keeps x2 (norm ratio 1e-9 > 1e-11) and so do we; its coefficients (+-8e7) are
+        # determined only to ~1e-6 relative by either QR, the fit itself is well determined
+        assert m.rank == ref["rank"] == 3
+        assert m.deviance == pytest.approx(ref["deviance"], rel=1e-8)
+        close(m.fitted, ref["fitted"], 1e-6)
+        close(m.coef, ref["coef"], 1e-4)
+        return
     close(m.coef, ref["coef"], RTOL_COEF, atol)
     close(m.se, ref["se"], RTOL_COEF, atol)
     close(m.statistic, ref["statistic"], RTOL_COEF, atol)
@@ -63,7 +71,7 @@ def test_estimates_and_inference(name):
 @pytest.mark.parametrize("name", MODEL_FIXTURES)
 def test_wald_intervals(name):
     ref, m = load(name), refit(name)
-    if name == "separation":
+    if name in ("separation", "ill_conditioned"):
         return
     ci = m.confint(method="wald")
     assert list(ci.columns) == ["2.5 %", "97.5 %"]
@@ -107,7 +115,7 @@ def test_predict_with_se(name):
 @pytest.mark.parametrize("name", MODEL_FIXTURES)
 def test_summary_text_matches_r(name):
     ref, m = load(name), refit(name)
-    if name == "separation":
+    if name in ("separation", "ill_conditioned"):
         return
     ours = [line.rstrip() for line in str(m.summary()).splitlines()]
     theirs = [
@@ -140,7 +148,7 @@ def test_warnings_are_r_messages():
 @pytest.mark.parametrize("name", MODEL_FIXTURES)
 def test_print_matches_r(name):
     ref, m = load(name), refit(name)
-    if name == "separation" or "theta_hat" in ref:
+    if name in ("separation", "ill_conditioned") or "theta_hat" in ref:
         return  # glm.nb prints theta's digits in the call; separation coefficients are arbitrary
     ours = [line.rstrip() for line in repr(m).splitlines()]
     theirs = [line.rstrip() for line in ref["print_text"]]

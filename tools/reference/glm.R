@@ -175,6 +175,15 @@ sep <- data.frame(x = c(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), z = c(0.3, -1.2, 0.5, 2.
 ref("separation", quote(glm(y ~ x + z, family = binomial, data = sep)), "sep", "y ~ x + z",
     "binomial", data_inline = sep, notes = "complete separation: huge coefficients, deviance ~ 0")
 
+# ill-conditioned but full rank by R's rule: x2 - x has norm 1e-9 relative (> tol 1e-11)
+set.seed(6)
+ill <- data.frame(x = signif(rnorm(300), 15))
+ill$x2 <- signif(ill$x + 1e-9 * rnorm(300), 15)
+ill$y <- rpois(300, exp(0.3 + 0.2 * ill$x))
+ref("ill_conditioned", quote(glm(y ~ x + x2, family = poisson, data = ill)), "ill", "y ~ x + x2",
+    "poisson", data_inline = ill,
+    notes = "coefficients are ill-determined (+-8e7); compare deviance and fitted values")
+
 # ---- analysis of deviance tables ------------------------------------------------------------
 tab <- function(a) list(columns = colnames(a), rows = rownames(a),
                         values = unname(as.matrix(a)), heading = attr(a, "heading"),

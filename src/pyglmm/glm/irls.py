@@ -258,19 +258,17 @@ def fit_irls(
             U, suspicious = cholesky_upper(A[np.ix_(sub, sub)])
         else:
             U, suspicious = cholesky_upper(A)
-        if keep is None or suspicious:
-            if suspicious:
-                aliased = aliased_columns(design.weighted_matrix(sw)[good], tol)
-                keep = ~aliased
-            else:
-                keep = np.ones(nvars, dtype=bool)
+        if keep is None and not suspicious:
+            keep = np.ones(nvars, dtype=bool)
+        elif suspicious:
+            Xs_good = design.weighted_matrix(sw)[good]
+            keep = ~aliased_columns(Xs_good, tol)
             sub = np.flatnonzero(keep)
             U, _ = cholesky_upper(A[np.ix_(sub, sub)])
             if U is None:
-                raise PyglmmError(
-                    "the weighted cross-product matrix is not positive definite after "
-                    "removing aliased columns (numerically singular design)"
-                )
+                # ill-conditioned but of full rank by R's rule (tol on the norms of
+                # W^{1/2}X, not of X'WX): take the triangular factor from a QR instead
+                U = np.linalg.qr(Xs_good[:, sub], mode="r")
         rank = int(np.count_nonzero(keep))
         if nobs < rank:
             raise PyglmmError(f"X matrix has rank {rank}, but only {nobs} observations")
