@@ -137,7 +137,19 @@ def _profile_names(model) -> list[str]:
     return [f".sig{i + 1:02d}" for i in range(nv)] + [".sigma"] + list(model.fixef.index)
 
 
-def profile(
+def profile(model, which=None, **kwargs) -> LmmProfile:
+    """Profile the ML deviance of a linear mixed model (lme4's ``profile.merMod``).
+
+    See :func:`profile_lmm` for the parameters; this wrapper runs it with one BLAS
+    thread for small dense factors (the many small refits gain nothing from more).
+    """
+    from pyglmm.inference.satterthwaite import _blas_context
+
+    with _blas_context(model):
+        return profile_lmm(model, which, **kwargs)
+
+
+def profile_lmm(
     model,
     which=None,
     *,
