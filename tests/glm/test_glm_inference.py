@@ -43,6 +43,11 @@ def test_wald_test_forms_of_the_hypothesis():
     L = np.zeros(len(m.coef))
     L[1], L[2] = 1, -1
     assert two.chisq == pytest.approx(m.wald_test(L).chisq, rel=1e-12)
+    term = m.wald_test(["educ"])  # the 3 educ contrasts together
+    assert term.df == 3
+    assert term.chisq == pytest.approx(
+        m.wald_test(["educnone", "educsec+", "educupper"]).chisq, rel=1e-12
+    )
     with pytest.raises(PyglmmError, match="unknown coefficient"):
         m.wald_test(["nope"])
     with pytest.raises(PyglmmError, match="columns"):

@@ -120,7 +120,8 @@ def hypothesis_matrix(model, L) -> np.ndarray:
 
     ``L`` may be a ``(q, p)`` array (or one row), a dict ``{name: weight}`` (one
     restriction), a list of such dicts, or a list of coefficient names (each
-    tested equal to ``rhs``).
+    tested equal to ``rhs``) or term labels (all coefficients of the term, e.g.
+    ``["educ"]`` for the 3 contrasts of a 4-level factor).
     """
     names = list(model.coef.index)
     p = len(names)
@@ -138,7 +139,18 @@ def hypothesis_matrix(model, L) -> np.ndarray:
     if isinstance(L, str):
         L = [L]
     if isinstance(L, list | tuple) and L and all(isinstance(x, str | dict) for x in L):
-        rows = [row_from_dict({x: 1.0}) if isinstance(x, str) else row_from_dict(x) for x in L]
+        terms = list(getattr(model, "terms", []))
+        assign = np.asarray(getattr(model, "assign", []))
+        rows = []
+        for x in L:
+            if isinstance(x, dict):
+                rows.append(row_from_dict(x))
+            elif x not in names and x in terms:
+                # a term label: all its (non-aliased) coefficients
+                cols = np.flatnonzero((assign == terms.index(x) + 1) & ~model.aliased)
+                rows.extend(row_from_dict({names[j]: 1.0}) for j in cols)
+            else:
+                rows.append(row_from_dict({x: 1.0}))
         return np.vstack(rows)
     M = np.atleast_2d(np.asarray(L, dtype=float))
     if M.shape[1] != p:
