@@ -305,22 +305,33 @@ class LinearMixedModel:
         """
         reml = self.reml if reml is None else reml
         obj = LmmObjective(self.blocks, reml)
-        return obj(np.asarray(theta, dtype=float))
+        with self.blas_threads():
+            return obj(np.asarray(theta, dtype=float))
 
     def deviance_at(self, theta: np.ndarray, beta: np.ndarray) -> float:
         """ML deviance at ``(θ, β)``, profiled over σ only (for profiling β)."""
         obj = LmmObjective(self.blocks, False)
-        return obj.deviance_fixed_beta(np.asarray(theta, dtype=float), beta)
+        with self.blas_threads():
+            return obj.deviance_fixed_beta(np.asarray(theta, dtype=float), beta)
 
     def objective_function(self, reml: bool | None = None) -> LmmObjective:
-        """A fresh callable ``θ ↦ objective`` sharing this model's blocks (for optimizers)."""
+        """A fresh callable ``θ ↦ objective`` sharing this model's blocks (for optimizers;
+        ``.value_and_gradient(θ)`` too when all terms are scalar).  Call it inside
+        ``with m.blas_threads():`` for the fit's BLAS threading."""
         return LmmObjective(self.blocks, self.reml if reml is None else reml)
 
     def factor_at(self, theta: np.ndarray) -> BlockedCholesky:
         """The blocked Cholesky factor at θ (a new object: ``L00``, ``Lrr``, ``RX()``, ...)."""
         f = BlockedCholesky(self.blocks)
-        f.update(np.asarray(theta, dtype=float))
+        with self.blas_threads():
+            f.update(np.asarray(theta, dtype=float))
         return f
+
+    def blas_threads(self):
+        """Context manager with the BLAS thread count the fit used (one thread for
+        small models or a busy machine); wrap loops over :meth:`objective_function`
+        in it: ``with m.blas_threads(): ...``."""
+        return blas_threads(_fit_threads(self.blocks))
 
     # -- refits ----------------------------------------------------------------
     def refit(
