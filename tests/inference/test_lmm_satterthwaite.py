@@ -115,3 +115,28 @@ def test_type3_invariant_to_coding(coding):
     np.testing.assert_allclose(tab["DenDF"], col(ref, "DenDF"), rtol=1e-3)
     np.testing.assert_allclose(tab["F value"], col(ref, "F value"), rtol=1e-4)
     np.testing.assert_allclose(tab["Pr(>F)"], col(ref, "Pr(>F)"), rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [("sleep_ml", {"reml": False}), ("sleep_weights", {"weights": "w"})],
+)
+def test_satterthwaite_ml_and_weights(name, kwargs):
+    import warnings
+
+    ss = pg.datasets.load("sleepstudy")
+    ss["w"] = 1 + ss["Days"] / 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = pg.lmer("Reaction ~ Days + (Days | Subject)", ss, **kwargs)
+    ref = load_fixture(name)
+    np.testing.assert_allclose(m.theta, ref["theta"], rtol=1e-5)
+    tab = pg.satterthwaite_table(m)
+    r = ref["coef_satterthwaite"]
+    np.testing.assert_allclose(tab["df"], col(r, "df"), rtol=1e-3)
+    np.testing.assert_allclose(tab["Std. Error"], col(r, "Std. Error"), rtol=1e-4)
+    np.testing.assert_allclose(tab["Pr(>|t|)"], col(r, "Pr(>|t|)"), rtol=1e-4)
+    a = pg.lmm_anova(m)
+    ra = ref["anova3_satterthwaite"]
+    np.testing.assert_allclose(a["DenDF"], col(ra, "DenDF"), rtol=1e-3)
+    np.testing.assert_allclose(a["F value"], col(ra, "F value"), rtol=1e-4)

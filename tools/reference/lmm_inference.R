@@ -64,6 +64,20 @@ lmm_tests("machines", score ~ Machine + (1 | Worker) + (1 | Worker:Machine), M, 
 lmm_tests("machines_crossed", score ~ 1 + (1 | Worker) + (1 | Machine), M, "Machines",
           notes = "crossed Worker x Machine random intercepts (as Penicillin's plate x sample)")
 
+# Satterthwaite for an ML fit and for a fit with prior weights (lmerTest; no KR for these)
+satt_only <- function(name, m, notes) {
+  save(name, list(name = name, notes = notes, fixef_names = names(fixef(m)),
+                  theta = as.numeric(getME(m, "theta")), sigma = sigma(m),
+                  coef_satterthwaite = tab(coef(summary(m))),
+                  anova3_satterthwaite = tab(anova(m, type = 3)),
+                  vcov_varpar = unname(m@vcov_varpar)))
+}
+satt_only("sleep_ml", lmerTest::lmer(Reaction ~ Days + (Days | Subject), ss, REML = FALSE,
+                                     control = tight), "REML = FALSE")
+ss$w <- 1 + ss$Days / 10
+satt_only("sleep_weights", lmerTest::lmer(Reaction ~ Days + (Days | Subject), ss, weights = w,
+                                          control = tight), "weights = 1 + Days/10")
+
 # likelihood-ratio tests between nested models (REML fits refitted by ML)
 m0 <- lme4::lmer(Reaction ~ Days + (1 | Subject), ss)
 m1 <- lme4::lmer(Reaction ~ Days + (Days | Subject), ss)
