@@ -6,7 +6,6 @@ import json
 from functools import cache
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pytest
 from diagnostics_protocol_fit import protocol_fit
@@ -161,8 +160,7 @@ def test_figures_save_and_stay_out_of_pyplot(tmp_path):
         path = tmp_path / f"fig{i}.png"
         fig.savefig(path, dpi=40)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert plt.get_fignums() == before
-    assert matplotlib.get_backend().lower() == "agg"
+    assert plt.get_fignums() == before  # built without pyplot: nothing to close or show
 
 
 def test_plot_helpers_match_r():
