@@ -742,6 +742,10 @@ def glmer(
     -------
     GeneralizedLinearMixedModel
     """
+    from pyglmm import distributed
+
+    if distributed.is_dask_collection(data):  # see docs/readme_dask.md: not yet for GLMMs
+        raise distributed.DistributedNotSupported("pg.glmer needs pandas/polars data")
     t_start = time.perf_counter()
     if nAGQ is not None:
         nagq = nAGQ
