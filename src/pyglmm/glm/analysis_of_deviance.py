@@ -23,6 +23,7 @@ from scipy import stats
 from pyglmm.errors import PyglmmError
 from pyglmm.glm.irls import fit_irls
 from pyglmm.glm.rformat import print_coefmat
+from pyglmm.glm.warn import warn
 
 _TESTS = {"chisq": "Chisq", "lrt": "Chisq", "f": "F", "cp": "Cp"}
 
@@ -97,22 +98,19 @@ def stat_anova(table: pd.DataFrame, test: str, scale: float, df_scale: float, n:
 
 def _f_warning(family_name: str) -> None:
     if family_name in ("binomial", "poisson"):
-        warnings.warn(
+        warn(
             f"using F test with a '{family_name}' family is inappropriate",
             UserWarning,
-            stacklevel=4,
         )
     else:
-        warnings.warn(
-            "using F test with a fixed dispersion is inappropriate", UserWarning, stacklevel=4
-        )
+        warn("using F test with a fixed dispersion is inappropriate", UserWarning)
 
 
 def anova_sequential(model, test: str | None = None, dispersion: float | None = None) -> AnovaTable:
     """Sequential analysis of deviance of one GLM (R's ``anova.glm``)."""
     test = _test_name(test)
     if model.theta_estimated:
-        warnings.warn("tests made without re-estimating 'theta'", UserWarning, stacklevel=3)
+        warn("tests made without re-estimating 'theta'", UserWarning)
         if test is None:
             test = "Chisq"
     X = model.model_matrix
@@ -177,10 +175,9 @@ def anova_models(
     same = [r == responses[0] for r in responses]
     if not all(same):
         dropped = [r for r, s in zip(responses, same, strict=True) if not s]
-        warnings.warn(
+        warn(
             f"models with response {dropped} removed because response differs from model 1",
             UserWarning,
-            stacklevel=3,
         )
         models = [m for m, s in zip(models, same, strict=True) if s]
     ns = [m.nobs for m in models]

@@ -20,7 +20,6 @@ iteration counts, standard errors and warnings agree with R's.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +33,7 @@ from pyglmm.errors import (
 from pyglmm.families import Family
 from pyglmm.glm.control import GLMControl
 from pyglmm.glm.design import DenseDesign, FactorBlockDesign
+from pyglmm.glm.warn import warn
 from pyglmm.glm.weighted_ls import aliased_columns, cholesky_solve, cholesky_upper
 
 _TEN_EPS = 10 * np.finfo(float).eps
@@ -104,8 +104,8 @@ def deviance_function(family: Family, y: np.ndarray, weights: np.ndarray):
     return deviance
 
 
-def _warn(msg: str, category, stacklevel: int = 4) -> None:
-    warnings.warn(msg, category, stacklevel=stacklevel)
+def _warn(msg: str, category) -> None:
+    warn(msg, category)
 
 
 def fit_irls(
@@ -157,7 +157,7 @@ def fit_irls(
     def emit(msg: str, category=ConvergenceWarning) -> None:
         fit_warnings.append(msg)
         if warn:
-            _warn(msg, category, stacklevel=4)
+            _warn(msg, category)
 
     linkinv, dev_resids, mu_eta, variance = (
         family.linkinv,
@@ -367,7 +367,6 @@ def fit_irls(
             f"{int(aliased.sum())} coefficient(s) not defined because of singularities"
             + (f": {', '.join(names)}" if names else ""),
             RankDeficiencyWarning,
-            stacklevel=3,
         )
     coef = np.where(aliased, np.nan, coef)
     with np.errstate(divide="ignore", invalid="ignore"):

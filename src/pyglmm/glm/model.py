@@ -33,6 +33,7 @@ from pyglmm.glm.dispersion import (
     pearson_dispersion,
 )
 from pyglmm.glm.irls import IRLSFit, fit_irls, null_deviance
+from pyglmm.glm.warn import warn
 from pyglmm.glm.weighted_ls import cholesky_inverse
 
 #: Families whose dispersion R's ``summary.glm`` fixes at 1.
@@ -397,11 +398,10 @@ def _check_response(family: Family, y: np.ndarray, weights: np.ndarray | None) -
                 f"found {int(np.sum(y < 0))}"
             )
         if np.any(y != np.round(y)):
-            warnings.warn(
+            warn(
                 f"non-integer counts in a {name} model: the fit uses the score equations "
                 "(quasi-likelihood), the log-likelihood and AIC extend dpois through lgamma",
                 DataWarning,
-                stacklevel=4,
             )
     elif name in ("Gamma", "inverse.gaussian") and np.any(y <= 0):
         raise FamilyError(
@@ -420,7 +420,7 @@ def _check_response(family: Family, y: np.ndarray, weights: np.ndarray | None) -
             w = np.ones(len(y)) if weights is None else weights
             counts = w * y
         if np.any(np.abs(counts - np.round(counts)) > 1e-7):
-            warnings.warn("non-integer #successes in a binomial glm!", DataWarning, stacklevel=4)
+            warn("non-integer #successes in a binomial glm!", DataWarning)
 
 
 def _call_text(formula, family: Family, weights_given, offset_given) -> str:

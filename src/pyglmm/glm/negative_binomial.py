@@ -29,6 +29,7 @@ from pyglmm.families import NegativeBinomial, Poisson
 from pyglmm.formula.frame import ModelFrame
 from pyglmm.glm.control import GLMControl
 from pyglmm.glm.irls import fit_irls, null_deviance
+from pyglmm.glm.warn import warn
 
 _EPS_THETA = np.finfo(float).eps ** 0.25
 
@@ -117,10 +118,10 @@ def theta_ml(
     if t0 < 0:
         t0 = 0.0
         msg = "estimate truncated at zero"
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        warn(msg, ConvergenceWarning)
     if it == limit:
         msg = "iteration limit reached"
-        warnings.warn(f"theta.ml: {msg}", ConvergenceWarning, stacklevel=3)
+        warn(f"theta.ml: {msg}", ConvergenceWarning)
     return float(t0), float(np.sqrt(1 / i)), msg
 
 
@@ -195,7 +196,7 @@ def fit_glm_nb(
             Lm0 = Lm
             Lm = nb_loglik(th, mu, Y, w)
         if it > control.maxit:
-            warnings.warn("glm.nb: alternation limit reached", ConvergenceWarning, stacklevel=4)
+            warn("glm.nb: alternation limit reached", ConvergenceWarning)
             th_warn = "alternation limit reached"
         if frame.offset_given and intercept and np.any(offset != 0):
             null_dev = null_deviance(

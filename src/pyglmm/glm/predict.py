@@ -12,7 +12,6 @@ with :math:`q` the normal quantile (dispersion known) or Student's t with
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from scipy import stats
 from pyglmm.data import to_pandas
 from pyglmm.errors import DataError, PyglmmError, RankDeficiencyWarning
 from pyglmm.formula.expressions import evaluate
+from pyglmm.glm.warn import warn
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyglmm.glm.model import GeneralizedLinearModel
@@ -74,10 +74,9 @@ def predict_glm(
         X, offset, index = new_design(model, newdata)
         eta = X[:, keep] @ beta + offset
         if not np.all(keep):
-            warnings.warn(
+            warn(
                 "prediction from a rank-deficient fit may be misleading",
                 RankDeficiencyWarning,
-                stacklevel=3,
             )
     fam = model.family
     fit = eta if type == "link" else fam.linkinv(eta)
