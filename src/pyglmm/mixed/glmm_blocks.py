@@ -96,6 +96,7 @@ class WeightedBlocks:
             else:
                 order = np.arange(1, len(rows) + 1, dtype=float)
                 pat = sp.csr_matrix((order, (rows, cols)), shape=(self.mz, self.nq0))
+                pat.sort_indices()
                 self._rz_perm = pat.data.astype(np.int64) - 1
                 self._rz_pat = pat
         # pattern of the dense Z_restᵀ W Z_rest
@@ -128,6 +129,16 @@ class WeightedBlocks:
             pat = sp.csr_matrix((order, (r, c)), shape=(self.nq0, self.nq0))
             self._wbd_perm = pat.data.astype(np.int64) - 1
             self._wbd_pat = pat
+        # products that are all ones (intercept columns) need no multiplication
+        self._rz_parts = [(i, nc, _none_if_ones(zz)) for i, nc, zz in self._rz_parts]
+        self._zz_parts = [(i, nc, _none_if_ones(zz), r, c) for i, nc, zz, r, c in self._zz_parts]
+        self._z0_ones = [
+            [_none_if_ones(self.z0[:, a] * self.z0[:, b]) for b in range(self.q0)]
+            for a in range(self.q0)
+        ]
+        self._z0_cols = [_none_if_ones(self.z0[:, b]) for b in range(self.q0)]
+        self._rest_z = [[_none_if_ones(t.z[:, a]) for a in range(t.q)] for t in rest]
+        self._XF = np.asfortranarray(self.X)
         self.w: np.ndarray | None = None
 
     # ------------------------------------------------------------------------
@@ -136,19 +147,19 @@ class WeightedBlocks:
         w = np.asarray(w, dtype=float)
         self.w = w
         n0, q0 = self.n0, self.q0
-        z0 = self.z0
         A00 = np.empty((n0, q0, q0))
-        wz0 = z0 * w[:, None]
         for a in range(q0):
             for b in range(a + 1):
-                v = np.bincount(self.refs0, weights=wz0[:, a] * z0[:, b], minlength=n0)
+                zz = self._z0_ones[a][b]
+                v = np.bincount(self.refs0, weights=w if zz is None else w * zz, minlength=n0)
                 A00[:, a, b] = v
                 A00[:, b, a] = v
         self.A00 = A00
         mz, p = self.mz, self.p
         if mz:
             vals = [
-                np.bincount(inv, weights=w * zz, minlength=nc) for inv, nc, zz in self._rz_parts
+                np.bincount(inv, weights=w if zz is None else w * zz, minlength=nc)
+                for inv, nc, zz in self._rz_parts
             ]
             v = np.concatenate(vals)
             if self._dense_r:
@@ -156,35 +167,104 @@ class WeightedBlocks:
                 Rz[self._rz_flat] = v
                 self.Rz = Rz.reshape(mz, self.nq0)
             else:
-                Rz = self._rz_pat.copy()
-                Rz.data = v[self._rz_perm]
+                pat = self._rz_pat
+                # share the index arrays: the cached product structure (gram) stays valid
+                Rz = sp.csr_matrix((v[self._rz_perm], pat.indices, pat.indptr), shape=pat.shape)
+                Rz.has_sorted_indices = True
                 self.Rz = Rz
             Azz = np.zeros((mz, mz))
             for inv, nc, zz, r, c in self._zz_parts:
-                vv = np.bincount(inv, weights=w * zz, minlength=nc)
+                vv = np.bincount(inv, weights=w if zz is None else w * zz, minlength=nc)
                 Azz[r, c] = vv
                 Azz[c, r] = vv
             self.Azz = Azz
         if p:
-            X = self.X
-            Xw = X * w[:, None]
+            X = self._XF
+            Xw = X * w[:, None]  # Fortran order: contiguous columns for bincount
             self.XtX = X.T @ Xw
             # Z₀ᵀ W X : (n0 q0, p)
             RX0 = np.empty((n0, q0, p))
             for b in range(q0):
-                zb = z0[:, b]
+                zb = self._z0_cols[b]
                 for j in range(p):
-                    RX0[:, b, j] = np.bincount(self.refs0, weights=zb * Xw[:, j], minlength=n0)
+                    wts = Xw[:, j] if zb is None else zb * Xw[:, j]
+                    RX0[:, b, j] = np.bincount(self.refs0, weights=wts, minlength=n0)
             self.Rx = RX0.reshape(self.nq0, p).T.copy()  # (p, n0 q0)
             if mz:
                 ZX = np.empty((mz, p))
-                for t, sl in zip(self.terms[1:], self.rest_slices, strict=True):
+                for k, (t, sl) in enumerate(zip(self.terms[1:], self.rest_slices, strict=True)):
                     for a in range(t.q):
+                        za = self._rest_z[k][a]
                         for j in range(p):
+                            wts = Xw[:, j] if za is None else za * Xw[:, j]
                             ZX[sl][a :: t.q, j] = np.bincount(
-                                t.refs, weights=t.z[:, a] * Xw[:, j], minlength=t.nlevels
+                                t.refs, weights=wts, minlength=t.nlevels
                             )
                 self.ZX = ZX
+
+    def gram(self, R: sp.csr_matrix, s: np.ndarray) -> np.ndarray | None:
+        """Dense ``(R D)(R D)ᵀ`` with ``D = diag(s)`` for the fixed pattern of ``R``.
+
+        The pattern of the product never changes, so it is found once and each call only
+        runs scipy's numeric sparse product kernel (``csr_matmat``) on the scaled values;
+        ``None`` if that kernel is not usable (then the caller uses the public product).
+        """
+        try:
+            from scipy.sparse import _sparsetools
+        except ImportError:  # pragma: no cover
+            return None
+        st = getattr(self, "_gram_state", None)
+        # the pattern of R is fixed for this object (only its values change)
+        if st is None or st[0] != R.shape or st[1] != R.nnz:
+            if not (R.has_sorted_indices and R.indices.dtype == R.indptr.dtype):
+                return None
+            Rt = R.T.tocsr()  # pattern of the transpose; values via a permutation
+            order = np.arange(1, R.nnz + 1, dtype=float)
+            Rp = sp.csr_matrix((order, R.indices, R.indptr), shape=R.shape)
+            perm = Rp.T.tocsr().data.astype(np.int64) - 1
+            P = (Rp @ Rt).tocsr()
+            P.sort_indices()
+            nnz = P.nnz
+            idx_dtype = R.indptr.dtype
+            Cp = np.empty(R.shape[0] + 1, dtype=idx_dtype)
+            Cj = np.empty(nnz, dtype=idx_dtype)
+            Cx = np.empty(nnz)
+            try:
+                _sparsetools.csr_matmat(
+                    R.shape[0],
+                    R.shape[0],
+                    R.indptr,
+                    R.indices,
+                    R.data,
+                    Rt.indptr.astype(idx_dtype),
+                    Rt.indices.astype(idx_dtype),
+                    Rt.data,
+                    Cp,
+                    Cj,
+                    Cx,
+                )
+            except Exception:  # noqa: BLE001 - private kernel: fall back when it changes
+                self._gram_state = (R.shape, R.nnz, None)
+                return None
+            rows = np.repeat(np.arange(R.shape[0]), np.diff(Cp))
+            flat = rows * R.shape[0] + Cj
+            st = (
+                R.shape,
+                R.nnz,
+                (Rt.indptr.astype(idx_dtype), Rt.indices.astype(idx_dtype), perm, Cp, Cj, Cx, flat),
+            )
+            self._gram_state = st
+        if st[2] is None:
+            return None
+        tp, tj, perm, Cp, Cj, Cx, flat = st[2]
+        Gx = R.data * s[R.indices]
+        _sparsetools.csr_matmat(
+            R.shape[0], R.shape[0], R.indptr, R.indices, Gx, tp, tj, Gx[perm], Cp, Cj, Cx
+        )
+        m = R.shape[0]
+        out = np.zeros(m * m)
+        out[flat] = Cx
+        return out.reshape(m, m)
 
     # ------------------------------------------------------------------------
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -197,6 +277,10 @@ class WeightedBlocks:
     def factor(self, theta: np.ndarray) -> BlockFactor:
         """Blocked Cholesky factor of ``H(θ)`` at the current weights."""
         return BlockFactor(self, np.asarray(theta, dtype=float))
+
+
+def _none_if_ones(v: np.ndarray) -> np.ndarray | None:
+    return None if np.all(v == 1.0) else v
 
 
 class BlockFactor:
@@ -298,6 +382,9 @@ class BlockFactor:
         b = self.blocks
         if b.q0 == 1 and A is B:
             if sp.issparse(A):
+                fast = b.gram(A, np.sqrt(self._W))
+                if fast is not None:
+                    return fast
                 G = A.multiply(np.sqrt(self._W)[None, :]).tocsr()
                 return (G @ G.T).toarray()
             G = A * np.sqrt(self._W)[None, :]
