@@ -92,3 +92,11 @@ def test_client_memory_limit_is_a_clear_error(client):
             dd.from_pandas(df, npartitions=2),
             max_client_memory=100,
         )
+
+
+def test_glmer_says_dask_is_not_supported_yet(client):
+    from pyglmm.distributed import DistributedNotSupported
+
+    d = dd.from_pandas(pg.datasets.load("cbpp"), npartitions=2)
+    with pytest.raises(DistributedNotSupported, match="glmer"):
+        pg.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", d)
