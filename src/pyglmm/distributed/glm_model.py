@@ -189,6 +189,16 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
         return lazy_rows(self.frame, self.family, self.coef.to_numpy(), "link")
 
     @property
+    def y(self):  # type: ignore[override]
+        """Lazy Dask Series of the response on the fitted scale (proportions for binomial)."""
+        return lazy_rows(self.frame, self.family, self.coef.to_numpy(), "y")
+
+    @property
+    def prior_weights(self):  # type: ignore[override]
+        """Lazy Dask Series of the prior weights (times the trials for ``cbind``)."""
+        return lazy_rows(self.frame, self.family, self.coef.to_numpy(), "prior_weights")
+
+    @property
     def model_matrix(self):
         """Lazy Dask array of :math:`X`."""
         return self.frame.X

@@ -39,6 +39,9 @@ def _glm_rows(part: pd.DataFrame, encoder, family, beta: np.ndarray, what: str) 
         return pd.Series(mu, index=e.index, name="fit", dtype=float)
     w = np.ones(e.n) if e.weights is None else e.weights
     _, y, w, _ = family.initialize(e.y, w) if e.n else (None, np.zeros(0), w, None)
+    if what in ("y", "prior_weights"):
+        values = y if what == "y" else w
+        return pd.Series(values, index=e.index, name=what, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         if what == "response":
             r = y - mu
@@ -61,7 +64,9 @@ def lazy_rows(frame, family, beta: np.ndarray, what: str) -> Any:
     ``"deviance"``.
     """
     beta = np.where(np.isnan(beta), 0.0, np.asarray(beta, dtype=float))
-    name = {"fitted": "fitted", "link": "fit", "response_fit": "fit"}.get(what, "residuals")
+    names = {"fitted": "fitted", "link": "fit", "response_fit": "fit", "y": "y"}
+    names["prior_weights"] = "prior_weights"
+    name = names.get(what, "residuals")
     meta = pd.Series(dtype=float, name=name)
     meta.index = frame.ddf._meta.index
     return frame.ddf.map_partitions(
@@ -128,3 +133,7 @@ class RowsOnClusterMixin:
 
     def refit_without(self, *args, **kwargs):
         self._not_supported("refit_without()")
+
+    @property
+    def working_weights(self):
+        self._not_supported("working_weights (IRLS weights per row)")
