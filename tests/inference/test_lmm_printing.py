@@ -41,3 +41,18 @@ def test_r_format_helpers():
     assert format_pval([1e-20, 3.26e-06], 3) == ["< 2e-16", "3.26e-06"]
     # R 4.2's zapsmall(c(28593.34, 714.86), 5) rounds to one decimal
     np.testing.assert_allclose(r_zapsmall([28593.3415, 714.8623], 5), [28593.3, 714.9])
+
+
+def test_summary_text_ml_fit():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = pg.lmer(
+            "Reaction ~ Days + (Days | Subject)", pg.datasets.load("sleepstudy"), reml=False
+        )
+    ref = load_fixture("sleep_ml")["summary_text"]
+    text = str(lmm_summary(m))
+    # lme4 wraps the long title as cat(fill = TRUE) does
+    assert text.split("\n")[:2] == ref.split("\n")[:2]
+    assert _fixed_block(text) == _fixed_block(ref)

@@ -70,7 +70,8 @@ satt_only <- function(name, m, notes) {
                   theta = as.numeric(getME(m, "theta")), sigma = sigma(m),
                   coef_satterthwaite = tab(coef(summary(m))),
                   anova3_satterthwaite = tab(anova(m, type = 3)),
-                  vcov_varpar = unname(m@vcov_varpar)))
+                  vcov_varpar = unname(m@vcov_varpar),
+                  summary_text = paste(capture.output(print(summary(m))), collapse = "\n")))
 }
 satt_only("sleep_ml", lmerTest::lmer(Reaction ~ Days + (Days | Subject), ss, REML = FALSE,
                                      control = tight), "REML = FALSE")

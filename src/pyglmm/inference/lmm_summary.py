@@ -8,6 +8,39 @@ from pyglmm.inference.lmm_tests import _ddf_name, coef_table
 from pyglmm.mixed.summary_lmm import LmerSummary
 
 
+def _strwrap(text: str, width: int, exdent: int = 0) -> list[str]:
+    """R's ``strwrap``: greedy lines shorter than ``width``, continuation lines indented."""
+    lines: list[str] = []
+    cur = ""
+    for word in text.split():
+        pad = " " * exdent if lines else ""
+        cand = f"{cur} {word}" if cur else pad + word
+        if cur and len(cand) >= width:
+            lines.append(cur)
+            cur = " " * exdent + word
+        else:
+            cur = cand
+    if cur:
+        lines.append(cur)
+    return lines
+
+
+def method_title(mtit: str, cls: str, width: int = 80) -> list[str]:
+    """lme4's ``.prt.methTit``: the title, wrapped with ``cat(..., fill = TRUE)`` when long."""
+    if len(mtit) + 5 + len(cls) <= width:
+        return [f"{mtit} ['{cls}']"]
+    items = _strwrap(mtit, width - 2, exdent=2) + [" [", cls, "]"]
+    out: list[str] = []
+    cur = ""
+    for it in items:
+        if cur and len(cur) + len(it) > width:
+            out.append(cur)
+            cur = ""
+        cur += it
+    out.append(cur)
+    return out
+
+
 class LmerTestSummary(LmerSummary):
     """The printed summary of an LMM with lmerTest's coefficient table.
 
@@ -28,11 +61,7 @@ class LmerTestSummary(LmerSummary):
         m = self.model
         meth = "REML" if m.reml else "maximum likelihood "
         head = f"Linear mixed model fit by {meth}. t-tests use {self.ddf}'s method"
-        cls = "lmerModLmerTest"
-        if len(head) + len(cls) > 65:
-            lines[0:1] = [f"{head} [", f"{cls}]"]
-        else:
-            lines[0] = f"{head} ['{cls}']"
+        lines[0:1] = method_title(head, "lmerModLmerTest")
         return lines
 
     def _fixed(self) -> list[str]:
