@@ -141,6 +141,33 @@ def _lbfgs(
     return OptResult(best[1].copy(), float(best[0]), count[0], status, str(res.message))
 
 
+def _grad_hessian(
+    pirls: Pirls, x: np.ndarray, lower: np.ndarray, ntheta: int, delta: float = 1e-4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Analytic gradient at ``x`` and the Hessian from central differences of it
+    (forward differences next to a bound): ``2k`` gradients instead of lme4's
+    ``1 + 2k²`` deviances for ``deriv12``, and more accurate."""
+    x = np.asarray(x, dtype=float)
+
+    def grad(z):
+        return laplace_and_gradient(pirls, z[:ntheta], z[ntheta:])[1]
+
+    g0 = grad(x)
+    k = x.size
+    H = np.empty((k, k))
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = delta
+        gp = grad(x + e)
+        if np.isfinite(lower[j]) and x[j] - delta < lower[j]:
+            H[:, j] = (gp - g0) / delta
+        else:
+            H[:, j] = (gp - grad(x - e)) / (2 * delta)
+    H = 0.5 * (H + H.T)
+    grad(x)  # leave the modes at the optimum
+    return g0, H
+
+
 def _stage1(
     pirls: Pirls, x0: np.ndarray, lower: np.ndarray, eta_start: np.ndarray, rough: bool = False
 ) -> OptResult:
@@ -273,6 +300,7 @@ class GeneralizedLinearMixedModel:
             "nevals": opt.nevals,
             "status": opt.status,
             "pirls_iterations": pirls.pirls_iterations,
+            "quasi_newton_steps": pirls.quasi_iterations,
             "seconds": 0.0,
         }
         self.working_weights, _ = resp.working(self._eta, self._mu)
@@ -906,14 +934,12 @@ def _fit(
         with pirls.precise():
             fun(opt.x)
         pirls.fixed_start = pirls.state.copy()
+        want = bool(calc_derivs) and not is_singular(theta, lower)
         try:
             with pirls.precise():
+                derivs = _grad_hessian(pirls, opt.x, lo, ntheta) if want and use_grad else None
                 conv = check_convergence(
-                    fun,
-                    opt.x,
-                    fun(opt.x),
-                    lo,
-                    calc_derivs=bool(calc_derivs) and not is_singular(theta, lower),
+                    fun, opt.x, fun(opt.x), lo, calc_derivs=want, derivs=derivs
                 )
         finally:
             pirls.fixed_start = None

@@ -300,6 +300,10 @@ class BlockFactor:
         b = blocks
         self.blocks = b
         self.theta = theta
+        # the cross-products at these weights (the blocks are re-summed into new arrays at
+        # the next weights; a factor kept for quasi-Newton steps keeps its own)
+        self.Rz = getattr(b, "Rz", None)
+        self.Rx = getattr(b, "Rx", None)
         lams = b.lambdas(theta)
         self.lambdas = lams
         lam0 = lams[0]
@@ -442,9 +446,9 @@ class BlockFactor:
         b = self.blocks
         out = np.empty(b.m)
         if b.mz:
-            out[: b.mz] = self._lam_rest_T(np.asarray(b.Rz @ v0).ravel())
+            out[: b.mz] = self._lam_rest_T(np.asarray(self.Rz @ v0).ravel())
         if b.p:
-            out[b.mz :] = b.Rx @ v0
+            out[b.mz :] = self.Rx @ v0
         return out
 
     def _Rt_times(self, vr):
@@ -452,9 +456,9 @@ class BlockFactor:
         b = self.blocks
         out = np.zeros(b.nq0)
         if b.mz:
-            out += np.asarray(b.Rz.T @ self._lam_rest(vr[: b.mz])).ravel()
+            out += np.asarray(self.Rz.T @ self._lam_rest(vr[: b.mz])).ravel()
         if b.p:
-            out += b.Rx.T @ vr[b.mz :]
+            out += self.Rx.T @ vr[b.mz :]
         return out
 
     def _lam0(self, v0, transpose=False):
@@ -489,7 +493,7 @@ class BlockFactor:
             return [self.Tinv.copy()]
         Lz = self.L[:mz, :mz]
         # off-diagonal block B = Λ_rᵀ R_Z Λ₀ ; H⁻¹₀₀ = T⁻¹ + T⁻¹Bᵀ S⁻¹ B T⁻¹
-        Rz = b.Rz.toarray() if sp.issparse(b.Rz) else np.array(b.Rz)
+        Rz = self.Rz.toarray() if sp.issparse(self.Rz) else np.array(self.Rz)
         lam0 = self.lambdas[0]
         Rz = (Rz.reshape(mz, -1, q0) @ lam0).reshape(mz, -1)
         for t, sl, lam in zip(b.terms[1:], b.rest_slices, self.lambdas[1:], strict=True):

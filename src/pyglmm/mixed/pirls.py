@@ -208,6 +208,11 @@ class Pirls:
         #: when set, every call starts from this state (smooth in the parameters, for
         #: finite-difference derivatives) instead of the previous call's modes
         self.fixed_start: PirlsState | None = None
+        #: quasi-Newton steps with the previous call's factor (see :meth:`run`)
+        self.reuse_factor = True
+        self.precise_mode = False
+        self.quasi_iterations = 0
+        self._last_factor: dict[bool, BlockFactor] = {}
 
     # -- Z products ------------------------------------------------------------
     @property
@@ -297,36 +302,59 @@ class Pirls:
         if first_free:
             pdev = math.inf  # the first step from a start η is taken whole (lme4's oldpdev)
         converged = False
+        # quasi-Newton steps with the factor of the previous call (a stale H): each costs no
+        # re-summing of the cross-products and no Schur complement; the factor is refreshed
+        # when they converge slowly, and always at the modes (for log|L|²)
+        stale = None
+        if self.reuse_factor and not self.precise_mode and not first_free:
+            stale = self._last_factor.get(joint)
         factor = None
+        fresh = False  # whether `factor` is at the current state's weights
+        prev_deta = math.inf
         for _it in range(self.maxit):
-            self.pirls_iterations += 1
             W, r = resp.working(eta, mu)
             if not np.all(np.isfinite(W)) or not np.all(np.isfinite(r)):
                 raise PirlsError(
                     "PIRLS: non-finite working weights (fitted values at the boundary of the "
                     "family's support)"
                 )
-            blocks.reweight(W)
-            factor = blocks.factor(theta)
-            if not factor.ok:
-                raise PirlsError(
-                    "PIRLS: the penalized weighted cross-product is not positive definite"
-                )
+            if stale is None or converged:
+                self.pirls_iterations += 1
+                blocks.reweight(W)
+                factor = blocks.factor(theta)
+                fresh = True
+                if not factor.ok:
+                    raise PirlsError(
+                        "PIRLS: the penalized weighted cross-product is not positive definite"
+                    )
+            else:
+                self.quasi_iterations += 1
+                factor = stale
+                fresh = False
             if converged:
                 break
+            Wr = W * r
             if base_lin is not None:
-                zlin = base_lin + r
+                # first step from a start η: the working response η − o + r, u = β = 0
+                Wz = W * (base_lin + r)
+                c0, cr = self.zt(Wz, lams)
+                cr = np.concatenate([cr, self.X.T @ Wz])
+                x0, xr = factor.solve(c0, cr)
+                new = PirlsState(x0, xr[: self.mz], xr[self.mz :])
                 base_lin = None
             else:
-                zlin = self.zb(st, lams) + r
+                # Newton (Fisher scoring) step: H δ = ΛᵀZᵀ(W∘r) − u  (and Xᵀ(W∘r) for β)
+                c0, cr = self.zt(Wr, lams)
+                c0 = c0 - st.u0
+                cr = cr - st.ur
                 if joint:
-                    zlin = zlin + self.X @ st.beta
-            Wz = W * zlin
-            c0, cr = self.zt(Wz, lams)
-            if joint:
-                cr = np.concatenate([cr, self.X.T @ Wz])
-            x0, xr = factor.solve(c0, cr)
-            new = PirlsState(x0, xr[: self.mz], xr[self.mz :] if joint else st.beta)
+                    cr = np.concatenate([cr, self.X.T @ Wr])
+                d0, dr = factor.solve(c0, cr)
+                new = PirlsState(
+                    st.u0 + d0,
+                    st.ur + dr[: self.mz],
+                    st.beta + dr[self.mz :] if joint else st.beta,
+                )
             old = st
             step = 1.0
             for _half in range(30):
@@ -344,21 +372,35 @@ class Pirls:
                     pdev_c = dev_c + float(cand.u0 @ cand.u0 + cand.ur @ cand.ur)
                 if math.isfinite(pdev_c) and pdev_c <= pdev * (1 + 1e-15) + 1e-12:
                     break
+                if not fresh:
+                    break  # a stale factor: refresh instead of halving
                 step /= 2.0
             else:
                 raise PirlsError(
                     "PIRLS step-halvings failed to reduce the penalized deviance "
                     f"(at theta = {np.array2string(theta, precision=4)})"
                 )
+            if not fresh and not (math.isfinite(pdev_c) and pdev_c <= pdev * (1 + 1e-15) + 1e-12):
+                stale = None  # the stale step did not descend: take fresh Newton steps
+                continue
             deta = float(np.max(np.abs(eta_c - eta))) if math.isfinite(pdev) else math.inf
             st, eta, mu, dev = cand, eta_c, mu_c, dev_c
             change = abs(pdev - pdev_c) / max(abs(pdev_c), 1e-300)
             pdev = pdev_c
-            # converged: negligible change of the penalized deviance *and* of η (Fisher
-            # scoring converges only linearly for non-canonical links)
-            # canonical link: after a Newton step of 1e-4 the modes are within ~1e-8
-            if deta < self.eta_tol and (self.canonical or change < self.tol):
-                converged = True
+            if fresh:
+                # canonical link: after a Newton step of 1e-4 the modes are within ~1e-8;
+                # otherwise Fisher scoring converges linearly: the step and the change of the
+                # penalized deviance must both be negligible
+                if deta < self.eta_tol and (self.canonical or change < self.tol):
+                    converged = True
+            else:
+                # linear convergence at rate ρ = deta/prev: error ≈ ρ/(1−ρ)·deta
+                rate = deta / prev_deta if math.isfinite(prev_deta) else 0.5
+                if rate > 0.3:
+                    stale = None  # too slow: fresh Newton steps from here
+                elif deta * max(rate, 1e-3) / (1 - rate) < 1e-9 and change < 1e-10:
+                    converged = True
+            prev_deta = deta
         else:
             if not converged:
                 hint = ""
@@ -372,6 +414,7 @@ class Pirls:
                 raise PirlsError(f"PIRLS did not converge in {self.maxit} iterations{hint}")
         self.state = st
         self.factor = factor
+        self._last_factor[joint] = factor
         self.eta, self.mu, self.dev = eta, mu, dev
         self._devres = None
         self.theta = theta
@@ -381,12 +424,12 @@ class Pirls:
     @contextlib.contextmanager
     def precise(self):
         """Tighter PIRLS convergence (finite-difference derivatives, final polish)."""
-        saved = (self.tol, self.eta_tol)
-        self.tol, self.eta_tol = 1e-14, 1e-10
+        saved = (self.tol, self.eta_tol, self.precise_mode)
+        self.tol, self.eta_tol, self.precise_mode = 1e-14, 1e-10, True
         try:
             yield self
         finally:
-            self.tol, self.eta_tol = saved
+            self.tol, self.eta_tol, self.precise_mode = saved
 
     # -- objectives --------------------------------------------------------------
     def laplace(self, theta: np.ndarray, beta: np.ndarray | None = None) -> float:
