@@ -131,3 +131,30 @@ def test_no_fixed_effects(sleep):
     assert len(m.fixef) == 0
     assert np.isfinite(m.objective)
     assert "No fixed effect coefficients" in str(m.summary())
+
+
+@pytest.mark.parametrize("name", ["machines_interaction", "machines_crossed", "cbpp_singular"])
+def test_gradient_optimizer_reaches_lme4_optimum_even_from_the_boundary(name):
+    from lmer_fixtures import fit_fixture  # noqa: F401  (same data handling)
+
+    from pyglmm.formula.frame import model_frame
+    from pyglmm.formula.random import random_terms
+    from pyglmm.mixed.blocks import LmmBlocks
+    from pyglmm.mixed.lmm_objective import LmmObjective
+    from pyglmm.mixed.optimizer import optimize_theta
+
+    fx = load_fixture(name)
+    data = pg.datasets.load(fx["dataset"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = pg.lmer(fx["formula"], data, optimizer="lbfgsb")
+    assert m.optinfo["optimizer"] == "lbfgsb"
+    assert m.objective == pytest.approx(fx["objective"], rel=1e-9)
+    # θ = 0 is a stationary point of the criterion (even in each scalar θ_k):
+    # started there, the boundary restart must still find the optimum
+    mf = model_frame(fx["formula"], data)
+    terms = random_terms(mf.random, mf.data)
+    obj = LmmObjective(LmmBlocks(terms, mf.X, mf.y), True)
+    zero = np.zeros(len(terms))
+    res = optimize_theta(obj, zero, zero, fun_grad=obj.value_and_gradient)
+    assert res.fun == pytest.approx(fx["objective"], rel=1e-9)

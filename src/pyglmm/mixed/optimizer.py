@@ -183,19 +183,33 @@ def optimize_theta(
     total = res.nevals
     lower = np.asarray(lower, dtype=float)
     if restart_edge:
-        on_edge = np.flatnonzero(res.x == lower)
+        # lme4: parameters exactly on the bound.  With the gradient optimizer also
+        # those within 1e-6 of it: the criterion is even in a scalar θ_k, so θ_k = 0
+        # is always a stationary point and a gradient method can stop there.
+        if fun_grad is None:
+            on_edge = np.flatnonzero(res.x == lower)
+        else:
+            on_edge = np.flatnonzero(np.isfinite(lower) & (res.x - lower <= 1e-6))
         if on_edge.size:
-            d0 = fun(res.x)
+            xb = res.x.copy()
+            xb[on_edge] = lower[on_edge]
+            d0 = fun(xb)
             total += 1
             btol = 1e-5
             grads = []
             for i in on_edge:
-                th = res.x.copy()
+                th = xb.copy()
                 th[i] = lower[i] + btol
                 grads.append((fun(th) - d0) / btol)
                 total += 1
-            if any(g < 0 for g in grads):
-                res2 = bobyqa(fun, res.x, lower, **nlopt_options)
+            neg = [i for i, g in zip(on_edge, grads, strict=True) if g < 0]
+            if neg:
+                if fun_grad is None:
+                    res2 = bobyqa(fun, res.x, lower, **nlopt_options)
+                else:
+                    xs = xb.copy()
+                    xs[neg] = lower[neg] + 0.5
+                    res2 = lbfgsb(fun_grad, xs, lower)
                 total += res2.nevals
                 if res2.fun <= res.fun:
                     res = res2
