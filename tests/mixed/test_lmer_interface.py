@@ -135,8 +135,6 @@ def test_no_fixed_effects(sleep):
 
 @pytest.mark.parametrize("name", ["machines_interaction", "machines_crossed", "cbpp_singular"])
 def test_gradient_optimizer_reaches_lme4_optimum_even_from_the_boundary(name):
-    from lmer_fixtures import fit_fixture  # noqa: F401  (same data handling)
-
     from pyglmm.formula.frame import model_frame
     from pyglmm.formula.random import random_terms
     from pyglmm.mixed.blocks import LmmBlocks

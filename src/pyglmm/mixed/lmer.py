@@ -126,6 +126,22 @@ class LinearMixedModel:
         ``status``, ``message``, ``seconds``.
     terms : list of ReMat
         The random-effects terms, in lme4's order.
+    blocks : LmmBlocks
+        The θ-independent blocks of ``[Z X y]ᵀW[Z X y]`` (shared by refits).
+    factor : BlockedCholesky
+        The blocked Cholesky factor at θ̂ (``L00``, ``Lrr``, ``RX()``, ``pwrss()``, ...).
+    X, y, offset, weights
+        Fixed-effects matrix (after dropping aliased columns), response, offset,
+        prior weights (None if not given).
+    pwrss, npar, df_resid, nobs, p
+
+    Methods
+    -------
+    objective_at(θ), deviance_at(θ, β), objective_function(), factor_at(θ)
+        The criterion at other parameter values (for profiling and inference).
+    refit(y=None, reml=None, start=None)
+        Same structure, new response and/or criterion (bootstrap, ML refits).
+    predict, simulate, residuals, ranef_frame, tidy, coef_table, summary
     """
 
     def __init__(
