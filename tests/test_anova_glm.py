@@ -100,3 +100,31 @@ def test_models_on_different_data_are_refused():
 def test_anova_needs_a_model():
     with pytest.raises(pg.errors.PyglmmError, match="at least one"):
         pg.anova()
+
+
+def test_negative_binomial_likelihood_ratio_table_as_mass():
+    ref = REF["cbpp_negbin_models"]
+    cb = pg.datasets.load("cbpp")
+    nb1 = pg.glm("incidence ~ period + offset(log(size))", cb, family="negative.binomial")
+    nb0 = pg.glm("incidence ~ 1 + offset(log(size))", cb, family="negative.binomial")
+    tab = pg.anova(nb1, nb0)  # sorted by residual df as MASS does
+    assert list(tab.columns) == ref["columns"]
+    assert list(tab["Model"]) == ref["model"]
+    assert list(tab["Test"]) == ref["test"]
+    np.testing.assert_allclose(tab["theta"], ref["theta"], rtol=1e-4)
+    np.testing.assert_allclose(tab["Resid. df"], ref["resid_df"])
+    np.testing.assert_allclose(tab["   2 x log-lik."], ref["twologlik"], rtol=1e-8)
+    assert tab["   df"].iloc[1] == ref["df"][1]
+    assert tab["LR stat."].iloc[1] == pytest.approx(ref["lr"][1], rel=1e-6)
+    assert tab["Pr(Chi)"].iloc[1] == pytest.approx(ref["p"][1], rel=1e-5)
+    assert str(tab).startswith("Likelihood ratio tests of Negative Binomial Models")
+    with pytest.raises(pg.errors.PyglmmError, match="not all models"):
+        pg.anova(nb0, FITS["m1"])
+
+
+def test_single_negative_binomial_model_table_warns_theta_fixed():
+    cb = pg.datasets.load("cbpp")
+    nb1 = pg.glm("incidence ~ period + offset(log(size))", cb, family="negative.binomial")
+    with pytest.warns(UserWarning, match="without re-estimating 'theta'"):
+        tab = nb1.anova()
+    assert "Pr(>Chi)" in tab.columns

@@ -197,7 +197,16 @@ g1 <- glm(mean ~ dur + res + educ, family = Gamma(link = "log"), data = ceb, wei
 g0 <- glm(mean ~ dur, family = Gamma(link = "log"), data = ceb, weights = n)
 b1 <- glm(cbind(incidence, size - incidence) ~ period + herd, family = binomial, data = cb)
 b0 <- glm(cbind(incidence, size - incidence) ~ period, family = binomial, data = cb)
+nb1 <- glm.nb(incidence ~ period + offset(log(size)), data = cb)
+nb0 <- glm.nb(incidence ~ 1 + offset(log(size)), data = cb)
+nbtab <- anova(nb0, nb1)
 an <- list(
+  cbpp_negbin_models = list(columns = names(nbtab), model = as.character(nbtab$Model),
+                            theta = nbtab$theta, resid_df = nbtab[["Resid. df"]],
+                            twologlik = nbtab[["   2 x log-lik."]], test = nbtab$Test,
+                            df = nbtab[["   df"]], lr = nbtab[["LR stat."]],
+                            p = nbtab[["Pr(Chi)"]], heading = attr(nbtab, "heading"),
+                            text = capture.output(print(nbtab))),
   ceb_poisson_seq_chisq = tab(anova(m1, test = "Chisq")),
   ceb_poisson_seq_none = tab(anova(m1)),
   ceb_poisson_models_chisq = tab(anova(m00, m0, m1, test = "Chisq")),

@@ -22,7 +22,7 @@ from scipy import stats
 
 from pyglmm.errors import PyglmmError
 from pyglmm.glm.irls import fit_irls
-from pyglmm.glm.rformat import print_coefmat
+from pyglmm.glm.rformat import format_r, print_coefmat
 from pyglmm.glm.warn import warn
 
 _TESTS = {"chisq": "Chisq", "lrt": "Chisq", "f": "F", "cp": "Cp"}
@@ -165,12 +165,86 @@ def anova_sequential(model, test: str | None = None, dispersion: float | None = 
     return out
 
 
-def anova_models(
-    models: Sequence, test: str | None = None, dispersion: float | None = None
-) -> AnovaTable:
-    """Analysis of deviance between nested GLMs (R's ``anova.glmlist``)."""
-    test = _test_name(test)
+class NegativeBinomialAnovaTable(pd.DataFrame):
+    """MASS's likelihood-ratio table of negative binomial models (``anova.negbin``)."""
+
+    _metadata = ["heading"]
+
+    @property
+    def _constructor(self):
+        return NegativeBinomialAnovaTable
+
+    def to_text(self) -> str:
+        shown = self.copy()
+        for col in shown.columns:
+            if shown[col].dtype.kind == "f":
+                vals = shown[col].to_numpy()
+                txt = format_r(vals, 7)
+                shown[col] = [t if np.isfinite(v) else "" for t, v in zip(txt, vals, strict=True)]
+        body = pd.DataFrame(shown).to_string()
+        heading = getattr(self, "heading", None) or []
+        return "".join(h + "\n" for h in heading) + body
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+
+def _rhs(formula: str) -> str:
+    return formula.split("~", 1)[1].strip() if "~" in formula else formula
+
+
+def anova_negbin_models(models: Sequence, test: str | None = None) -> NegativeBinomialAnovaTable:
+    r"""Likelihood-ratio tests between ``glm.nb`` fits, as MASS's ``anova.negbin``.
+
+    The models are sorted by decreasing residual df; successive fits are compared by
+    :math:`2\ell_{k} - 2\ell_{k-1} \sim \chi^2` on the difference in df (theta
+    re-estimated in each model).
+    """
+    if test is not None and test != "Chisq":
+        warn("only Chi-squared LR tests are implemented", UserWarning)
+    if not all(getattr(m, "theta_estimated", False) for m in models):
+        raise PyglmmError("not all models are negative binomial fits with theta estimated")
+    models = sorted(models, key=lambda m: -m.df_resid)
+    nt = len(models)
+    dfs = np.array([m.df_resid for m in models], dtype=float)
+    lls = np.array([2 * m.loglik for m in models])
+    df = np.concatenate([[np.nan], -np.diff(dfs)])
+    x2 = np.concatenate([[np.nan], np.diff(lls)])
+    with np.errstate(invalid="ignore"):
+        pr = np.concatenate([[np.nan], 1 - stats.chi2.cdf(x2[1:], df[1:])])
+    out = NegativeBinomialAnovaTable(
+        {
+            "Model": [_rhs(m.formula) for m in models],
+            "theta": [m.theta for m in models],
+            "Resid. df": dfs,
+            "   2 x log-lik.": lls,
+            "Test": [""] + [f"{i} vs {i + 1}" for i in range(1, nt)],
+            "   df": df,
+            "LR stat.": x2,
+            "Pr(Chi)": pr,
+        },
+        index=[str(i + 1) for i in range(nt)],
+    )
+    responses = sorted({m.response_name for m in models})
+    out.heading = [
+        "Likelihood ratio tests of Negative Binomial Models\n",
+        f"Response: {' '.join(map(str, responses))}",
+    ]
+    return out
+
+
+def anova_models(models: Sequence, test: str | None = None, dispersion: float | None = None):
+    """Analysis of deviance between nested GLMs (R's ``anova.glmlist``).
+
+    Several ``glm.nb`` fits (theta estimated) give MASS's likelihood-ratio table instead.
+    """
     models = list(models)
+    if len(models) > 1 and any(getattr(m, "theta_estimated", False) for m in models):
+        return anova_negbin_models(models, test)
+    test = _test_name(test)
     responses = [m.response_name for m in models]
     same = [r == responses[0] for r in responses]
     if not all(same):
