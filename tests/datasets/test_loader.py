@@ -37,6 +37,9 @@ def test_factor_columns_are_categoricals_in_r_order():
     assert isinstance(pg.datasets.load("sleepstudy")["Subject"].dtype, pd.CategoricalDtype)
     # the ceb row ids 1..71 without 68 are the index, as R's read.table gives
     assert ceb.index[16] == "17" and "68" not in ceb.index
+    # the other sets are numbered from 1, as R's row names
+    assert pg.datasets.load("sleepstudy").index[0] == 1
+    assert pg.datasets.load("Bond").index[-1] == 21
 
 
 def test_attribution_and_unknown_name():

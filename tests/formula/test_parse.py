@@ -40,6 +40,8 @@ def test_only_random_terms_gives_intercept_only_fixed_part():
         ("y ~ x ~ z", "more than one"),
         ("", "non-empty"),
         ("y ~ ", "nothing on the right"),
+        ("y ~ dur +", "nothing on one side"),
+        ("y ~ * x", "nothing on one side"),
     ],
 )
 def test_bad_formulas_are_named(text, match):

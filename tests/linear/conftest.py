@@ -33,7 +33,7 @@ def ceb() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def machines_unbalanced(machines) -> pd.DataFrame:
     ref = load_reference("machines_unbalanced")
-    return machines.drop(index=np.array(ref["dropped_rows"]) - 1)
+    return machines.drop(index=np.array(ref["dropped_rows"]))  # R row names, 1-based
 
 
 @pytest.fixture(scope="session")

@@ -281,7 +281,7 @@ class TestInterface:
 
     def test_missing_values_dropped_with_note(self, machines):
         data = machines.copy()
-        data.loc[[0, 1], "score"] = np.nan
+        data.iloc[[0, 1], data.columns.get_loc("score")] = np.nan
         with pytest.warns(pg.errors.MissingDataWarning):
             m = pg.lm("score ~ Machine", data)
         assert m.nobs == len(data) - 2
@@ -339,7 +339,7 @@ def test_plot_panels_come_from_the_shared_implementation(machines):
 class TestFewResidualDegreesOfFreedom:
     def test_all_residuals_printed_when_df_resid_at_most_5(self, machines):
         ref = load_reference("small")
-        data = machines.set_axis(machines.index + 1)  # R's row names
+        data = machines  # the index holds R's row names (1-based)
         m = pg.lm("score ~ Machine", data.loc[ref["rows"]])
         check_summary(m, ref["fit"])
         ours = str(m.summary()).splitlines()
@@ -354,7 +354,7 @@ class TestFewResidualDegreesOfFreedom:
 
     def test_saturated_fit_prints_as_r(self, machines):
         ref = load_reference("small")
-        data = machines.set_axis(machines.index + 1)
+        data = machines
         m = pg.lm("score ~ Machine", data.loc[ref["saturated_rows"]])
         assert m.df_resid == 0 and np.isnan(m.sigma)
         np.testing.assert_allclose(m.coef, ref["saturated_coef"], rtol=1e-12)

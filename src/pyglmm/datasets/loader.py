@@ -91,7 +91,9 @@ def load(name: str) -> pd.DataFrame:
     -------
     pandas.DataFrame
         A fresh copy; factor columns are unordered categoricals with levels in R's
-        order (numbers numerically, strings as R's locale collation sorts them).
+        order (numbers numerically, strings as R's locale collation sorts them). The
+        index holds R's row names (1..n; the ids 1..71 of ``ceb``), so that labels in
+        diagnostics and plots are the ones R prints.
     """
     info = _info(name)
     path = resources.files("pyglmm.datasets") / "data" / info.file
@@ -101,8 +103,11 @@ def load(name: str) -> pd.DataFrame:
             df.index = df.index.astype(str)
         else:
             df = pd.read_csv(p)
+    # row names as R has them: the Rdatasets ``rownames`` column, else 1..n
     if "rownames" in df.columns:
-        df = df.drop(columns="rownames")
+        df.index = pd.Index(df.pop("rownames").to_numpy())
+    elif info.reader != "whitespace":
+        df.index = pd.RangeIndex(1, len(df) + 1)
     for col in info.factors:
         df[col] = as_r_factor(df[col])
     return df

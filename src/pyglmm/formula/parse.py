@@ -184,6 +184,8 @@ def parse_formula(text: str) -> ParsedFormula:
     if not rhs:
         raise FormulaError(f"formula {text!r} has nothing on the right of '~'")
 
+    if rhs.rstrip()[-1] in "+-*/:^" or rhs.lstrip()[0] in "*/:^":
+        raise FormulaError(f"formula {text!r} has an operator with nothing on one side")
     fixed_terms: list[tuple[str, str]] = []
     offsets: list[str] = []
     bars: list[RandomBar] = []
