@@ -31,6 +31,29 @@ import scipy.sparse as sp
 from pyglmm.mixed.remat import ReMat
 
 
+def _csr_summed(
+    data: np.ndarray, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """CSR matrix from COO triplets with duplicates summed.
+
+    When the dense index space is moderate (≤ 3·10⁷ entries) the sums are made
+    with one ``bincount`` over ``row · ncol + col`` (linear time, sorted output),
+    which is several times faster than scipy's sort-based duplicate summing.
+    """
+    nrow, ncol = shape
+    if nrow * ncol <= 30_000_000:
+        key = rows.astype(np.int64) * ncol + cols
+        acc = np.bincount(key, weights=data, minlength=nrow * ncol)
+        nz = np.flatnonzero(acc)
+        r = nz // ncol
+        indptr = np.zeros(nrow + 1, dtype=np.int64)
+        np.cumsum(np.bincount(r, minlength=nrow), out=indptr[1:])
+        return sp.csr_matrix((acc[nz], nz - r * ncol, indptr), shape=shape)
+    out = sp.csr_matrix((data, (rows, cols)), shape=shape)
+    out.sum_duplicates()
+    return out
+
+
 class LmmBlocks:
     """θ-independent pieces of the penalized least-squares problem.
 
@@ -205,11 +228,11 @@ class LmmBlocks:
         self.idx_upper = (self.idx_col + self.idx_row * self.m)[self.offdiag]
         self._group_levels()
         if self.Mg is not None:
-            # column (l, a, b) -> (g(l), a, b); duplicates are summed by the CSR build
+            # column (l, a, b) -> (g(l), a, b); duplicates summed
             lev, ab = np.divmod(wcol, q0 * q0)
             gcol = self.group_of_level[lev] * (q0 * q0) + ab
             ng = len(self.A00_groups)
-            self.Mg = sp.csr_matrix((data, (inv, gcol)), shape=(len(uniq), ng * q0 * q0))
+            self.Mg = _csr_summed(data, inv, gcol, (len(uniq), ng * q0 * q0))
             self._M = None
         else:
             self._M = sp.csr_matrix((data, (inv, wcol)), shape=(len(uniq), self.n0 * q0 * q0))
