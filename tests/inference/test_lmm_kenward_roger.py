@@ -73,7 +73,21 @@ def test_kenward_roger_refuses_huge_dense_work(monkeypatch):
     import importlib
 
     krmod = importlib.import_module("pyglmm.inference.kenward_roger")
-    monkeypatch.setattr(krmod, "_MAX_BYTES", 1e5)
+    monkeypatch.setattr(krmod, "_MAX_BYTES", 1e3)
     m = fitted("machines")
     with pytest.raises(PyglmmError, match="Satterthwaite"):
-        krmod.vcov_adjusted(m.refit(m.y))  # a new fit: nothing cached
+        krmod.vcov_adjusted(m.refit(m.y), method="dense")  # a new fit: nothing cached
+    with pytest.raises(PyglmmError, match="Satterthwaite"):
+        krmod.vcov_adjusted(m.refit(m.y), method="lowrank")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lowrank_equals_dense(name):
+    """The q-dimensional form gives pbkrtest's n x n computation to rounding."""
+    from pyglmm.inference.kenward_roger import vcov_adjusted
+
+    m = fitted(name)
+    a = vcov_adjusted(m, method="dense")
+    b = vcov_adjusted(m, method="lowrank")
+    np.testing.assert_allclose(b.vcov_adj, a.vcov_adj, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b.W, a.W, rtol=1e-7, atol=1e-12 * np.abs(a.W).max())

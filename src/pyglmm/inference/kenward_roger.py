@@ -48,10 +48,6 @@ class KRAdjustment:
 
 
 def _check(model) -> None:
-    if not model.reml:
-        raise PyglmmError("Kenward-Roger's method is only available for REML model fits")
-    if model.weights is not None:
-        raise PyglmmError("Kenward-Roger's method is not available for models with prior weights")
     k = sum(t.ntheta for t in model.terms) + 1
     need = (2 * k + 3) * 8.0 * model.nobs**2
     if need > _MAX_BYTES:
@@ -88,17 +84,52 @@ def sigma_g(model) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     return gam_a, G, Sigma
 
 
-_KR_CACHE: dict[int, tuple[object, KRAdjustment]] = {}
+_KR_CACHE: dict[tuple[int, str], tuple[object, KRAdjustment]] = {}
 
 
-def vcov_adjusted(model) -> KRAdjustment:
-    """The Kenward-Roger adjusted covariance of β̂ (pbkrtest's ``vcovAdj``)."""
-    hit = _KR_CACHE.get(id(model))
+def vcov_adjusted(model, method: str = "auto") -> KRAdjustment:
+    """The Kenward-Roger adjusted covariance of β̂ (pbkrtest's ``vcovAdj``).
+
+    Parameters
+    ----------
+    model : LinearMixedModel
+        A REML fit without prior weights.
+    method : "auto", "lowrank" or "dense"
+        ``"dense"`` forms the ``n × n`` matrices as pbkrtest does; ``"lowrank"``
+        works in the space of the ``q`` random effects (:func:`_pieces_lowrank`);
+        ``"auto"`` uses the low-rank form when ``q < n``.
+    """
+    hit = _KR_CACHE.get((id(model), method))
     if hit is not None and hit[0] is model:
         return hit[1]
-    _check(model)
+    if not model.reml:
+        raise PyglmmError("Kenward-Roger's method is only available for REML model fits")
+    if model.weights is not None:
+        raise PyglmmError("Kenward-Roger's method is not available for models with prior weights")
+    qtot = sum(t.ncols for t in model.terms)
+    use_lowrank = method == "lowrank" or (method == "auto" and qtot < model.nobs)
+    if use_lowrank:
+        need = 8.0 * (6 * qtot**2 + 4 * qtot * model.p)
+        if need > _MAX_BYTES:
+            raise PyglmmError(
+                f"Kenward-Roger needs dense {qtot} x {qtot} matrices ({need / 1e9:.1f} GB); "
+                "use Satterthwaite's method for a model this large"
+            )
+        PP, QQ, Ktr = _pieces_lowrank(model)
+    elif method in ("dense", "auto"):
+        _check(model)
+        PP, QQ, Ktr = _pieces_dense(model)
+    else:
+        raise PyglmmError("method must be 'auto', 'lowrank' or 'dense'")
+    out = _adjust(np.asarray(model.vcov, dtype=float), PP, QQ, Ktr)
+    _KR_CACHE.clear()
+    _KR_CACHE[(id(model), method)] = (model, out)
+    return out
+
+
+def _pieces_dense(model):
+    """``P_r``, ``Q_rs`` and ``tr(Σ⁻¹G_rΣ⁻¹G_s)`` from the dense ``n × n`` matrices."""
     X = model.X
-    Phi = np.asarray(model.vcov, dtype=float)
     _, G, Sigma = sigma_g(model)
     cf = sla.cho_factor(Sigma, lower=True)
     SigmaInv = sla.cho_solve(cf, np.eye(model.nobs))
@@ -107,7 +138,6 @@ def vcov_adjusted(model) -> KRAdjustment:
     OO = [H @ X for H in HH]
     k = len(G)
     PP = [-(O.T @ TT) for O in OO]
-    PP = [(Pm + Pm.T) / 2.0 for Pm in PP]
     QQ = {}
     for r in range(k):
         SO = OO[r].T @ SigmaInv
@@ -117,6 +147,106 @@ def vcov_adjusted(model) -> KRAdjustment:
     for r in range(k):
         for s in range(r, k):
             Ktr[r, s] = Ktr[s, r] = float(np.sum(HH[r].T * HH[s]))
+    return PP, QQ, Ktr
+
+
+def _pieces_lowrank(model):
+    """The same pieces without ``n × n`` matrices.
+
+    With ``Σ = σ²(I + ZΛΛᵀZᵀ)``, ``T = ΛᵀZᵀZΛ + I`` and ``𝒫 = ZΛT⁻¹ΛᵀZᵀ``,
+    ``Σ⁻¹ = σ⁻²(I − 𝒫)``, and for ``U, V`` among ``Z, X`` (``A_U = ΛᵀZᵀU``,
+    ``Y_U = T⁻¹A_U``, ``S = ΛᵀZᵀZΛ``)
+
+    .. math::
+        UᵀΣ^{-1}V &= σ^{-2}(UᵀV − A_UᵀY_V),\\
+        UᵀΣ^{-2}V &= σ^{-4}(UᵀV − 2A_UᵀY_V + Y_UᵀSY_V),\\
+        UᵀΣ^{-3}V &= σ^{-6}(UᵀV − 3A_UᵀY_V + 3Y_UᵀSY_V − (SY_U)ᵀT^{-1}(SY_V)).
+
+    With ``G_r = ZD_rZᵀ`` (``D_r = I_ℓ ⊗ E_r`` on term ``k``'s columns),
+    ``M = ZᵀΣ⁻¹Z``, ``M₂ = ZᵀΣ⁻²Z``, ``B = ZᵀΣ⁻¹X``, ``B₂ = ZᵀΣ⁻²X``:
+    ``tr(Σ⁻¹G_rΣ⁻¹G_s) = tr(D_rMD_sM)``, ``tr(Σ⁻¹G_rΣ⁻¹) = tr(D_rM₂)``,
+    ``P_r = −BᵀD_rB``, ``Q_rs = BᵀD_rMD_sB``, ``Q_{r,ε} = BᵀD_rB₂``, and for the
+    residual ``G = I``: ``P = −XᵀΣ⁻²X``, ``Q = XᵀΣ⁻³X``, ``tr(Σ⁻²)``.
+    """
+    terms = model.terms
+    X = np.asarray(model.X, dtype=float)
+    n = model.nobs
+    s2 = float(model.sigma) ** 2
+    Z = sp.hstack([t.sparse() for t in terms], format="csc")
+    offs = np.cumsum([0] + [t.ncols for t in terms])
+    Lam = sp.block_diag(
+        [
+            sp.kron(sp.identity(t.nlevels), sp.csr_matrix(lam))
+            for t, lam in zip(terms, model.lambdas, strict=True)
+        ],
+        format="csr",
+    )
+    K = (Z.T @ Z).toarray()
+    Kx = np.asarray(Z.T @ X)
+    Kxx = X.T @ X
+    LtK = np.asarray(Lam.T @ K)  # A_Z = Λᵀ K
+    Ax = np.asarray(Lam.T @ Kx)  # A_X = Λᵀ Kx
+    S = np.asarray(Lam.T @ LtK.T)  # Λᵀ K Λ
+    S = (S + S.T) / 2.0
+    q = S.shape[0]
+    T = S + np.eye(q)
+    cf = sla.cho_factor(T, lower=True)
+    Yz = sla.cho_solve(cf, LtK)
+    Yx = sla.cho_solve(cf, Ax)
+    SYz, SYx = S @ Yz, S @ Yx
+    AzYz = LtK.T @ Yz
+    AzYx = LtK.T @ Yx
+    AxYx = Ax.T @ Yx
+    M = (K - AzYz) / s2
+    M2 = (K - 2.0 * AzYz + Yz.T @ SYz) / s2**2
+    B = (Kx - AzYx) / s2
+    B2 = (Kx - 2.0 * AzYx + Yz.T @ SYx) / s2**2
+    X2 = (Kxx - 2.0 * AxYx + Yx.T @ SYx) / s2**2
+    X3 = (Kxx - 3.0 * AxYx + 3.0 * (Yx.T @ SYx) - SYx.T @ sla.cho_solve(cf, SYx)) / s2**3
+    TiS = sla.cho_solve(cf, S)
+    trW2 = (n - 2.0 * np.trace(TiS) + float(np.sum(TiS * TiS.T))) / s2**2
+    # D_r as (rows, D_r restricted to its rows) pairs
+    Ds: list[tuple[np.ndarray, sp.csr_matrix]] = []
+    for t, o in zip(terms, offs[:-1], strict=True):
+        qk, nl = t.q, t.nlevels
+        for j in range(qk):
+            for i in range(j, qk):
+                E = np.zeros((qk, qk))
+                E[i, j] = E[j, i] = 1.0
+                D = sp.kron(sp.identity(nl), sp.csr_matrix(E), format="csr")
+                rows = np.arange(o, o + t.ncols)
+                Ds.append((rows, D))
+    kr = len(Ds)
+    DM = []  # (D_r M) restricted to term rows: (ℓq_k, q)
+    DB = []  # (D_r B) restricted to term rows
+    for rows, D in Ds:
+        DM.append(D @ M[rows, :])
+        DB.append(D @ B[rows, :])
+    k = kr + 1
+    PP: list[np.ndarray] = []
+    for (rows, _), dB in zip(Ds, DB, strict=True):
+        PP.append(-(B[rows, :].T @ dB))
+    PP.append(-X2)
+    QQ: dict[tuple[int, int], np.ndarray] = {}
+    Ktr = np.empty((k, k))
+    for r in range(kr):
+        rows_r = Ds[r][0]
+        for s in range(r, kr):
+            rows_s = Ds[s][0]
+            # Q_rs = Bᵀ D_r M D_s B, with Bᵀ D_r = (D_r B)ᵀ as D_r is symmetric
+            QQ[r, s] = DB[r].T @ (M[rows_r, :][:, rows_s] @ DB[s])
+            Ktr[r, s] = Ktr[s, r] = float(np.sum(DM[r][:, rows_s] * DM[s][:, rows_r].T))
+        QQ[r, kr] = DB[r].T @ B2[rows_r, :]
+        Ktr[r, kr] = Ktr[kr, r] = float((Ds[r][1] @ M2[rows_r, :][:, rows_r]).diagonal().sum())
+    QQ[kr, kr] = X3
+    Ktr[kr, kr] = trW2
+    return PP, QQ, Ktr
+
+
+def _adjust(Phi: np.ndarray, PP, QQ, Ktr) -> KRAdjustment:
+    """pbkrtest's ``vcovAdj_internal`` from ``P_r``, ``Q_rs`` and the traces."""
+    k = len(PP)
+    PP = [(Pm + Pm.T) / 2.0 for Pm in PP]
     IE2 = np.empty((k, k))
     for r in range(k):
         PhiPr = Phi @ PP[r]
@@ -128,7 +258,7 @@ def vcov_adjusted(model) -> KRAdjustment:
     condi = float(np.min(np.abs(ev)))
     W = 2.0 * (np.linalg.inv(IE2) if condi > 1e-10 else np.linalg.pinv(IE2))
     W = (W + W.T) / 2.0
-    p = X.shape[1]
+    p = Phi.shape[0]
     UU = np.zeros((p, p))
     for r in range(k - 1):
         for s in range(r + 1, k):
@@ -137,10 +267,7 @@ def vcov_adjusted(model) -> KRAdjustment:
     for r in range(k):
         UU += W[r, r] * (QQ[r, r] - PP[r] @ Phi @ PP[r])
     PhiA = Phi + 2.0 * (Phi @ UU @ Phi)
-    out = KRAdjustment(PhiA, Phi, PP, W, condi)
-    _KR_CACHE.clear()
-    _KR_CACHE[id(model)] = (model, out)
-    return out
+    return KRAdjustment(PhiA, Phi, PP, W, condi)
 
 
 def _div_zero(x: float, y: float, tol: float = 1e-14) -> float:
