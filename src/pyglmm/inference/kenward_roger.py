@@ -17,8 +17,11 @@ For ``H₀: Lβ = 0`` (``q = rank L``) with ``Θ = Lᵀ(LΦLᵀ)^{-1}L``,
 the scaled Wald statistic ``F* = λ F`` has approximately an ``F(q, m)``
 distribution (pbkrtest's ``.KR_adjust``; Halekoh & Højsgaard 2014, JSS 59(9)).
 
-The matrices are dense ``n × n`` (as pbkrtest's): fine for the data sizes where a
-small-sample correction matters.
+pbkrtest forms the ``n × n`` matrices ``Σ^{-1}`` and ``G_rΣ^{-1}``; that computation is
+kept (``method="dense"``), but by default everything is computed in the space of the
+``q`` random effects through ``Σ^{-1} = σ^{-2}(I − ZΛT^{-1}ΛᵀZᵀ)`` (see
+:func:`_pieces_lowrank`): the same numbers to rounding, and feasible for large ``n``
+(InstEval's 73 421 rows with ``q`` ≈ 1 150 take seconds).
 """
 
 from __future__ import annotations
