@@ -20,7 +20,12 @@ class DenseDesign:
     """A dense model matrix."""
 
     def __init__(self, X: np.ndarray) -> None:
-        self.X = np.ascontiguousarray(X, dtype=float)
+        X = np.asarray(X, dtype=float)
+        # row blocks of a Fortran-ordered X are strided views that BLAS and ufuncs read
+        # well: only a matrix that is neither C- nor F-contiguous is copied
+        if not (X.flags.c_contiguous or X.flags.f_contiguous):
+            X = np.ascontiguousarray(X)
+        self.X = X
         self._buffer: np.ndarray | None = None
 
     @property
