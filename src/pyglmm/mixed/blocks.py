@@ -18,9 +18,15 @@ block 0 for a given θ is
 Its lower triangle is linear in the ``ℓ₀ q₀²`` entries of ``𝒲``, so the map
 ``vec 𝒲 ↦ lower(R 𝒲 Rᵀ)`` is precomputed as a sparse matrix :attr:`LmmBlocks.M`
 and each evaluation costs one sparse mat-vec plus one dense Cholesky of order ``m``.
-The ``y`` row is kept out of that map (it is a mat-vec per evaluation), so that a
-new response (parametric bootstrap, :meth:`LmmBlocks.with_response`) only
-recomputes ``Zᵀy``, ``Xᵀy`` and ``yᵀy``.
+Because ``𝒲_l`` depends on the level only through ``A_{00,l}``, levels with equal
+blocks (for an intercept-only first term: equal counts) share one column of the
+map (:attr:`LmmBlocks.Mg`; on InstEval 86 groups for 2 972 students, 1.1 M
+instead of 2.0 M nonzeros).  The ``y`` row is kept out of that map (it is a
+mat-vec per evaluation), so that a new response (parametric bootstrap,
+:meth:`LmmBlocks.with_response`) only recomputes ``Zᵀy``, ``Xᵀy`` and ``yᵀy``.
+
+Limitation: the rest is dense, so models whose second-largest terms have very
+many levels (``Σ_{k≥1} ℓ_k q_k`` beyond ~10 000) need ``8 m²`` bytes.
 """
 
 from __future__ import annotations
