@@ -165,3 +165,24 @@ def test_data_frame_inputs_polars():
         m = pg.glm("round(y) ~ dur + res + educ + offset(log(n))", data, family="poisson")
     assert m.deviance == pytest.approx(refit("ceb_poisson").deviance, rel=1e-10)
     assert isinstance(m.fitted, pd.Series)
+
+
+def test_negative_binomial_family_object_equals_name_with_theta():
+    cb = pg.datasets.load("cbpp")
+    f = "incidence ~ period + offset(log(size))"
+    a = pg.glm(f, cb, family=pg.families.NegativeBinomial(2.0))
+    b = pg.glm(f, cb, family="negative.binomial", theta=2.0)
+    np.testing.assert_allclose(a.coef, b.coef, rtol=1e-12)
+    assert a.theta == b.theta == 2.0 and a.theta_se is None
+    # R's summary.glm estimates the dispersion for a known-theta negative binomial glm
+    assert a.dispersion_estimated and a.dispersion != 1.0
+
+
+def test_predict_link_interval_and_fixed_dispersion():
+    m = refit("ceb_gamma_log")
+    ceb = pg.datasets.load("ceb")
+    p = m.predict(ceb.iloc[:4], type="link", interval=True, level=0.95)
+    q = stats.t.ppf(0.975, m.df_resid)
+    np.testing.assert_allclose(p["upper"] - p["fit"], q * p["se_fit"], rtol=1e-12)
+    p1 = m.predict(ceb.iloc[:4], type="link", se=True, dispersion=1.0)
+    np.testing.assert_allclose(p1["se_fit"], p["se_fit"] / np.sqrt(m.dispersion), rtol=1e-12)
