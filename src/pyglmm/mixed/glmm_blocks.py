@@ -384,6 +384,9 @@ class BlockFactor:
     def _quad(self, A, B):
         """``A 𝒲 Bᵀ`` as a dense array."""
         b = self.blocks
+        if b.q0 == 1 and A is not B and not sp.issparse(B):
+            # sparse A times a dense, column-scaled B: no sparse elementwise product
+            return np.asarray(A @ (B * self._W[None, :]).T)
         if b.q0 == 1 and A is B:
             if sp.issparse(A):
                 fast = b.gram(A, np.sqrt(self._W))

@@ -81,12 +81,14 @@ def laplace_and_gradient(
         lam_r = np.empty(mz)
         for sl, t_th in zip(b.rest_slices, th[1:], strict=True):
             lam_r[sl] = t_th
-        Rz = b.Rz
+        Rz = f.Rz
         if sp.issparse(Rz):
-            B = sp.csr_matrix(Rz.multiply(lam_r[:, None])).multiply(th[0]).tocsc()
-            G = np.asarray((B.T @ Sinv).T)  # S^{-1} B, (mz, n0)
-            Bd = B
-            BSB = np.asarray(Bd.multiply(G).sum(axis=0)).ravel()
+            # G = S^{-1} B with B = Λ_r R_Z θ₀ : (S^{-1}Λ_r θ₀) R_Z, a dense-sparse product
+            SL = Sinv * (lam_r * th[0])[None, :]
+            G = np.asarray(Rz.T @ SL.T).T  # (mz, n0)
+            rows = np.repeat(np.arange(mz), np.diff(Rz.indptr))
+            bvals = Rz.data * lam_r[rows] * th[0]
+            BSB = np.bincount(Rz.indices, weights=bvals * G[rows, Rz.indices], minlength=b.n0)
         else:
             B = Rz * lam_r[:, None] * th[0]
             G = Sinv @ B

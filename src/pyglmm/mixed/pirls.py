@@ -395,11 +395,12 @@ class Pirls:
                     converged = True
             else:
                 # linear convergence at rate ρ = deta/prev: error ≈ ρ/(1−ρ)·deta
-                rate = deta / prev_deta if math.isfinite(prev_deta) else 0.5
-                if rate > 0.3:
-                    stale = None  # too slow: fresh Newton steps from here
-                elif deta * max(rate, 1e-3) / (1 - rate) < 1e-9 and change < 1e-10:
-                    converged = True
+                if math.isfinite(prev_deta):
+                    rate = deta / prev_deta
+                    if rate > 0.3:
+                        stale = None  # too slow: fresh Newton steps from here
+                    elif deta * max(rate, 1e-3) / (1 - rate) < 1e-9 and change < 1e-10:
+                        converged = True
             prev_deta = deta
         else:
             if not converged:
