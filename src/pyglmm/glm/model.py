@@ -138,7 +138,7 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         self.linear_predictor = fit.eta
         self.fitted = pd.Series(fit.mu, index=self.row_labels, name="fitted")
         self.working_weights = fit.working_weights
-        self.working_residuals_ = fit.working_residuals
+        self.working_residuals = fit.working_residuals
         self.aliased = fit.aliased
         self.rank = fit.rank
         self.iterations = fit.iterations
@@ -158,7 +158,7 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         self.dispersion_estimated = not (
             family.name in FIXED_DISPERSION_FAMILIES or theta_estimated
         )
-        w2, wres = self.working_weights, self.working_residuals_
+        w2, wres = self.working_weights, self.working_residuals
         if not self.dispersion_estimated:
             self.dispersion = 1.0
         elif self.df_resid > 0:
