@@ -233,8 +233,10 @@ def print_coefmat(
     return text
 
 
-def format_anova_table(tab) -> str:
-    """Print an ANOVA table as R's ``print.anova`` (heading, then ``printCoefmat``)."""
+def format_anova_table(tab, heading: str | None = None) -> str:
+    """Print an ANOVA table as R's ``print.anova`` (heading, then ``printCoefmat``).
+
+    ``heading`` defaults to the table's ``heading`` attribute."""
     df = pd.DataFrame(tab)
     cn = list(df.columns)
     nc = len(cn)
@@ -242,19 +244,9 @@ def format_anova_table(tab) -> str:
     zap = list(range(nc - 1 if has_p else nc))
     tst = [i for i, c in enumerate(cn) if c[1:7] == " value" or c in ("F", "Cp", "Chisq")]
     zap = [i for i in zap if i not in tst and not cn[i].endswith("Df")]
-    heading = getattr(tab, "heading", None)
+    if heading is None:
+        heading = getattr(tab, "heading", None)
     body = print_coefmat(
         df, 5, cs_ind=None, tst_ind=tst, zap_ind=zap, has_pvalue=has_p, na_print=""
     )
     return (heading + "\n" if heading else "") + body
-
-
-def format_table(tab: pd.DataFrame, heading: str | None = None, **_) -> str:
-    """An ``anova``-like table printed as R's ``print.anova``."""
-
-    class _T(pd.DataFrame):
-        pass
-
-    t = _T(tab)
-    t.heading = heading  # type: ignore[attr-defined]
-    return format_anova_table(t)

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from pyglmm.errors import PyglmmError
-from pyglmm.inference.format import format_table
+from pyglmm.inference.format import format_anova_table
 
 
 class LrtTable(pd.DataFrame):
@@ -41,13 +41,7 @@ class LrtTable(pd.DataFrame):
 
     def __str__(self) -> str:
         head = "\n".join([getattr(self, "heading", "") or ""] + list(self.formulas or []))
-        return format_table(
-            pd.DataFrame(self),
-            head.strip(),
-            pcol="Pr(>Chisq)",
-            digits=6,
-            int_cols=("npar", "Df"),
-        )
+        return format_anova_table(pd.DataFrame(self), head.strip())
 
     def __repr__(self) -> str:
         return self.__str__()
