@@ -85,7 +85,7 @@ def laplace_and_gradient(
         if sp.issparse(Rz):
             # G = S^{-1} B with B = Λ_r R_Z θ₀ : (S^{-1}Λ_r θ₀) R_Z, a dense-sparse product
             SL = Sinv * (lam_r * th[0])[None, :]
-            G = np.asarray(Rz.T @ SL.T).T  # (mz, n0)
+            G = np.asarray(Rz.T.tocsr() @ SL.T).T  # (mz, n0); CSR kernel (CSC's is slow)
             rows = np.repeat(np.arange(mz), np.diff(Rz.indptr))
             bvals = Rz.data * lam_r[rows] * th[0]
             BSB = np.bincount(Rz.indices, weights=bvals * G[rows, Rz.indices], minlength=b.n0)
