@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from glm_fixtures import MODEL_FIXTURES, arr, dataset, load, refit
 
+import pyglmm as pg
 from pyglmm.errors import RankDeficiencyWarning
 
 # R's glm stops at |dD|/(|D| + 0.1) < 1e-8; our IRLS takes the same steps from the same
@@ -155,6 +156,20 @@ def test_print_matches_r(name):
     start_ours = ours.index("Coefficients:")
     start_theirs = next(i for i, line in enumerate(theirs) if line.startswith("Coefficients"))
     ours, theirs = ours[start_ours:], theirs[start_theirs:]
+    while theirs and not theirs[-1]:
+        theirs.pop()
+    assert ours == theirs
+
+
+def test_summary_with_given_dispersion_matches_r():
+    ref = load("summary_dispersion")
+    m = pg.glm(ref["formula"], pg.datasets.load("ceb"), family=ref["family"], link=ref["link"])
+    ours = [line.rstrip() for line in str(m.summary(dispersion=ref["dispersion"])).splitlines()]
+    theirs = [
+        line.rstrip().replace("\u2018", "'").replace("\u2019", "'") for line in ref["summary_text"]
+    ]
+    i, j = ours.index("Deviance Residuals:"), theirs.index("Deviance Residuals:")
+    ours, theirs = ours[i:], theirs[j:]
     while theirs and not theirs[-1]:
         theirs.pop()
     assert ours == theirs

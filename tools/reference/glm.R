@@ -184,6 +184,12 @@ ref("ill_conditioned", quote(glm(y ~ x + x2, family = poisson, data = ill)), "il
     "poisson", data_inline = ill,
     notes = "coefficients are ill-determined (+-8e7); compare deviance and fitted values")
 
+# summary with a given dispersion (z tests)
+sdm <- glm(mean ~ dur, family = Gamma(link = "log"), data = ceb)
+wj(list(formula = "mean ~ dur", family = "Gamma", link = "log", dispersion = 0.05,
+        summary_text = capture.output(print(summary(sdm, dispersion = 0.05)))),
+   "summary_dispersion.json")
+
 # ---- analysis of deviance tables ------------------------------------------------------------
 tab <- function(a) list(columns = colnames(a), rows = rownames(a),
                         values = unname(as.matrix(a)), heading = attr(a, "heading"),

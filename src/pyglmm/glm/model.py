@@ -290,11 +290,15 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         return refit
 
     # ------------------------------------------------------------------ output
-    def summary(self):
-        """R's ``summary.glm`` (printable; ``str()`` gives R's text)."""
+    def summary(self, dispersion: float | None = None):
+        r"""R's ``summary.glm`` (printable; ``str()`` gives R's text).
+
+        ``dispersion`` overrides :math:`\hat\phi` and makes the tests z tests, as R's
+        ``summary(fit, dispersion = ...)``.
+        """
         from pyglmm.glm.summary_glm import GLMSummary
 
-        return GLMSummary(self)
+        return GLMSummary(self, dispersion)
 
     def coef_table(self, conf_int: bool = False, level: float = 0.95) -> pd.DataFrame:
         """Tidy coefficient table: estimate, std_error, statistic, p_value (+ Wald CI)."""

@@ -71,19 +71,34 @@ class GLMSummary:
     deviance_residuals : pandas.Series
     """
 
-    def __init__(self, model: GeneralizedLinearModel) -> None:
+    def __init__(self, model: GeneralizedLinearModel, dispersion: float | None = None) -> None:
         self.model = model
-        stat_name = "t" if model.dispersion_estimated else "z"
+        if dispersion is None:
+            self.dispersion = model.dispersion
+            self.dispersion_estimated = model.dispersion_estimated
+            se, stat, pv = model.se, model.statistic, model.p_values
+        else:
+            # R: summary(fit, dispersion = phi) uses phi as known (z tests)
+            from scipy import stats
+
+            self.dispersion = float(dispersion)
+            self.dispersion_estimated = False
+            se = np.sqrt(np.diag(model.cov_unscaled.to_numpy()) * self.dispersion)
+            se = pd.Series(se, index=model.coef.index)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                stat = model.coef / se
+            pv = pd.Series(2 * stats.norm.sf(np.abs(stat.to_numpy())), index=model.coef.index)
+        self.se, self.statistic, self.p_values = se, stat, pv
+        stat_name = "t" if self.dispersion_estimated else "z"
         keep = ~model.aliased
         self.coefficients = pd.DataFrame(
             {
                 "Estimate": model.coef[keep],
-                "Std. Error": model.se[keep],
-                f"{stat_name} value": model.statistic[keep],
-                f"Pr(>|{stat_name}|)": model.p_values[keep],
+                "Std. Error": se[keep],
+                f"{stat_name} value": stat[keep],
+                f"Pr(>|{stat_name}|)": pv[keep],
             }
         )
-        self.dispersion = model.dispersion
         self.deviance = model.deviance
         self.null_deviance = model.null_deviance
         self.df_resid = model.df_resid
@@ -127,9 +142,9 @@ def summary_text(s: GLMSummary, digits: int = DIGITS) -> str:
             out.append(f"\nCoefficients: ({n_aliased} not defined because of singularities)")
         else:
             out.append("\nCoefficients:")
-        stat_name = "t" if m.dispersion_estimated else "z"
+        stat_name = "t" if s.dispersion_estimated else "z"
         table = np.column_stack(
-            [m.coef.to_numpy(), m.se.to_numpy(), m.statistic.to_numpy(), m.p_values.to_numpy()]
+            [m.coef.to_numpy(), s.se.to_numpy(), s.statistic.to_numpy(), s.p_values.to_numpy()]
         )
         out.append(
             print_coefmat(
@@ -141,7 +156,7 @@ def summary_text(s: GLMSummary, digits: int = DIGITS) -> str:
         )
     from pyglmm.glm.model import r_family_name
 
-    disp = format_scalar(m.dispersion) if np.isfinite(m.dispersion) else "NaN"
+    disp = format_scalar(s.dispersion) if np.isfinite(s.dispersion) else "NaN"
     out.append(f"\n(Dispersion parameter for {r_family_name(m.family)} family taken to be {disp})")
     out.append("")
     devs = format_r([m.null_deviance, m.deviance], max(5, digits + 1))
