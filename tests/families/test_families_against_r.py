@@ -89,3 +89,10 @@ def test_family_names_are_matched_case_insensitively():
     assert get_family("Inverse.Gaussian").link.name == "1/mu^2"
     assert get_family("quasipoisson").estimates_dispersion
     assert not get_family("poisson").estimates_dispersion
+
+
+def test_negative_binomial_name_as_r_prints_it():
+    # R: paste0("Negative Binomial(", format(round(theta, 4)), ")")
+    assert NegativeBinomial(2.050818121).display_name == "Negative Binomial(2.0508)"
+    assert NegativeBinomial(2.0).display_name == "Negative Binomial(2)"
+    assert NegativeBinomial(809404.4996).display_name == "Negative Binomial(809404.5)"

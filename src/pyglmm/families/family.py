@@ -345,7 +345,8 @@ class NegativeBinomial(Family):
 
     @property
     def display_name(self) -> str:
-        return f"Negative Binomial({self.theta:.4g})"
+        # R: paste0("Negative Binomial(", format(round(theta, 4)), ")")
+        return f"Negative Binomial({round(self.theta, 4):.7g})"
 
     def variance(self, mu):
         return mu + mu**2 / self.theta

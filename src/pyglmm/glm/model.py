@@ -43,9 +43,7 @@ FIXED_DISPERSION_FAMILIES = ("poisson", "binomial")
 def r_family_name(family: Family) -> str:
     """The family name R prints (``Negative Binomial(1.2345)`` for a negative binomial)."""
     if isinstance(family, NegativeBinomial):
-        from pyglmm.glm.rformat import format_scalar
-
-        return f"Negative Binomial({format_scalar(round(family.theta, 4))})"
+        return family.display_name
     return family.name
 
 
