@@ -56,3 +56,13 @@ def test_summary_text_ml_fit():
     # lme4 wraps the long title as cat(fill = TRUE) does
     assert text.split("\n")[:2] == ref.split("\n")[:2]
     assert _fixed_block(text) == _fixed_block(ref)
+
+
+@pytest.mark.parametrize("name", ["sleep_corr", "sleep_grp", "machines"])
+def test_lme4_anova(name):
+    tab = pg.lmm_anova(fitted(name), ddf="lme4")
+    ref = load_fixture(name)
+    r = ref["anova_lme4"]
+    for c in ("npar", "Sum Sq", "Mean Sq", "F value"):
+        np.testing.assert_allclose(tab[c], np.atleast_1d(np.asarray(r[c], float)), rtol=1e-4)
+    assert str(tab) == ref["anova_lme4_text"]

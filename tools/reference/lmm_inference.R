@@ -51,6 +51,8 @@ lmm_tests <- function(name, formula, data, dataset, notes = "") {
     contest_md_satterthwaite = if (ncol(L) > 2) tab(contestMD(m, L[-1, , drop = FALSE], ddf = "Satterthwaite")) else NULL,
     summary_text = paste(capture.output(print(summary(m, ddf = "Satterthwaite"))), collapse = "\n"),
     summary_kr_text = paste(capture.output(print(summary(m, ddf = "Kenward-Roger"))), collapse = "\n"),
+    anova_lme4 = tab(anova(m, ddf = "lme4")),
+    anova_lme4_text = paste(capture.output(print(anova(m, ddf = "lme4"))), collapse = "\n"),
     anova3_text = paste(capture.output(print(anova(m, type = 3))), collapse = "\n"),
     contest_md_kenward_roger = if (ncol(L) > 2) tab(contestMD(m, L[-1, , drop = FALSE], ddf = "Kenward-Roger")) else NULL
   )

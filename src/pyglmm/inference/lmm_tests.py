@@ -59,6 +59,42 @@ class LmmAnovaTable(pd.DataFrame):
         return self.__str__()
 
 
+def lme4_anova(model) -> LmmAnovaTable:
+    """lme4's ``anova(m)`` of one model: sequential sums of squares of the effects
+    ``R_Xβ̂`` by term, ``F = MS/σ̂²``, no denominator degrees of freedom."""
+    f = model.factor_at(np.asarray(model.theta, dtype=float))
+    eff = (f.RX() @ model.fixef.to_numpy()) ** 2
+    cols = {}
+    for term, idx in _term_columns_of(model).items():
+        if idx.size:
+            cols[term] = idx
+    rows, names = [], []
+    s2 = float(model.sigma) ** 2
+    for term, idx in cols.items():
+        ss = float(eff[idx].sum())
+        rows.append(
+            {
+                "npar": float(idx.size),
+                "Sum Sq": ss,
+                "Mean Sq": ss / idx.size,
+                "F value": ss / idx.size / s2,
+            }
+        )
+        names.append(term)
+    tab = LmmAnovaTable(
+        pd.DataFrame(rows, index=pd.Index(names), columns=["npar", "Sum Sq", "Mean Sq", "F value"])
+    )
+    tab.heading = "Analysis of Variance Table"
+    tab.hypotheses = {}
+    return tab
+
+
+def _term_columns_of(model):
+    from pyglmm.inference.contrasts import _term_columns
+
+    return _term_columns(model)
+
+
 def lmm_anova(model, type: int | str = 3, ddf: str = "Satterthwaite") -> LmmAnovaTable:
     """lmerTest's ``anova(m, type=, ddf=)``: F tests of the fixed-effect terms.
 
@@ -67,13 +103,16 @@ def lmm_anova(model, type: int | str = 3, ddf: str = "Satterthwaite") -> LmmAnov
     model : LinearMixedModel
     type : 1 or 3 (also "I", "III")
         Sequential or marginal (type III, lmerTest's definition) hypotheses.
-    ddf : "Satterthwaite" or "Kenward-Roger"
+    ddf : "Satterthwaite", "Kenward-Roger" or "lme4"
+        ``"lme4"``: lme4's sequential table without denominator df (``type`` ignored).
 
     Returns
     -------
     LmmAnovaTable
         Columns ``Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F)``, one row per term.
     """
+    if str(ddf).lower() == "lme4":
+        return lme4_anova(model)
     t = str(type).upper()
     t = {"I": "1", "III": "3"}.get(t, t)
     if t not in ("1", "3"):
