@@ -46,6 +46,10 @@ CASES = {
     "ceb_gamma_models_chisq": (["g0", "g1"], {"test": "Chisq"}),
     "cbpp_binomial_models_chisq": (["b0", "b1"], {"test": "Chisq"}),
     "cbpp_binomial_seq_chisq": (["b1"], {"test": "Chisq"}),
+    "ceb_poisson_seq_rao": (["m1"], {"test": "Rao"}),
+    "ceb_poisson_models_rao": (["m00", "m0", "m1"], {"test": "Rao"}),
+    "ceb_quasipoisson_seq_rao": (["q1"], {"test": "Rao"}),
+    "cbpp_binomial_models_rao": (["b1", "b0"], {"test": "Rao"}),
 }
 
 

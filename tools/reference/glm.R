@@ -223,7 +223,11 @@ an <- list(
   ceb_gamma_models_f = tab(anova(g0, g1, test = "F")),
   ceb_gamma_models_chisq = tab(anova(g0, g1, test = "Chisq")),
   cbpp_binomial_models_chisq = tab(anova(b0, b1, test = "Chisq")),
-  cbpp_binomial_seq_chisq = tab(anova(b1, test = "Chisq"))
+  cbpp_binomial_seq_chisq = tab(anova(b1, test = "Chisq")),
+  ceb_poisson_seq_rao = tab(anova(m1, test = "Rao")),
+  ceb_poisson_models_rao = tab(anova(m00, m0, m1, test = "Rao")),
+  ceb_quasipoisson_seq_rao = tab(anova(q1, test = "Rao")),
+  cbpp_binomial_models_rao = tab(anova(b1, b0, test = "Rao"))
 )
 wj(an, "anova.json")
 

@@ -25,7 +25,7 @@ from pyglmm.glm.irls import fit_irls
 from pyglmm.glm.rformat import format_r, print_coefmat
 from pyglmm.glm.warn import warn
 
-_TESTS = {"chisq": "Chisq", "lrt": "Chisq", "f": "F", "cp": "Cp"}
+_TESTS = {"chisq": "Chisq", "lrt": "Chisq", "f": "F", "cp": "Cp", "rao": "Rao"}
 
 
 class AnovaTable(pd.DataFrame):
@@ -71,16 +71,16 @@ def _test_name(test: str | None) -> str | None:
         return None
     key = str(test).lower()
     if key not in _TESTS:
-        raise PyglmmError(f"test must be 'Chisq', 'LRT', 'F' or 'Cp', not {test!r}")
+        raise PyglmmError(f"test must be 'Chisq', 'LRT', 'F', 'Rao' or 'Cp', not {test!r}")
     return _TESTS[key]
 
 
 def stat_anova(table: pd.DataFrame, test: str, scale: float, df_scale: float, n: int):
     """R's ``stat.anova``: add the test columns to a deviance table."""
     dfs = table["Df"].to_numpy(dtype=float)
-    dev = table["Deviance"].to_numpy(dtype=float)
+    dev = table["Rao" if test == "Rao" else "Deviance"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        if test == "Chisq":
+        if test in ("Chisq", "Rao"):
             vals = dev / scale * np.sign(dfs)
             vals[dfs == 0] = np.nan
             vals[~np.isnan(vals) & (vals < 0)] = np.nan
@@ -94,6 +94,23 @@ def stat_anova(table: pd.DataFrame, test: str, scale: float, df_scale: float, n:
         else:  # Cp
             table["Cp"] = table["Resid. Dev"] + 2 * scale * (n - table["Resid. Df"])
     return table
+
+
+def score_statistic(X: np.ndarray, r: np.ndarray, w: np.ndarray, intercept: bool) -> float:
+    r"""Rao's score statistic as R computes it: the weighted regression sum of squares.
+
+    The working residuals :math:`r` and weights :math:`W` of the smaller model are
+    regressed on the larger model's columns (a Gaussian fit with prior weights
+    :math:`W`); the statistic is that fit's null deviance minus its deviance.
+    """
+    from pyglmm.families import Gaussian
+
+    fit = fit_irls(X, r, Gaussian(), weights=w, warn=False)
+    if intercept:
+        null = float(np.sum(w * (r - np.sum(w * r) / np.sum(w)) ** 2))
+    else:
+        null = float(np.sum(w * r**2))
+    return null - fit.deviance
 
 
 def _f_warning(family_name: str) -> None:
@@ -117,11 +134,11 @@ def anova_sequential(model, test: str | None = None, dispersion: float | None = 
     assign = np.asarray(model.assign)
     nvars = int(assign.max()) if assign.size else 0
     resdev, resdf = [], []
-    for i in range(1, nvars):
-        cols = assign <= i
+
+    def refit(cols):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = fit_irls(
+            return fit_irls(
                 X[:, cols],
                 model.y,
                 model.family,
@@ -130,9 +147,23 @@ def anova_sequential(model, test: str | None = None, dispersion: float | None = 
                 control=model.control,
                 warn=False,
             )
+
+    doscore = test == "Rao"
+    score = np.zeros(nvars)
+    if doscore:
+        fit = refit(assign == 0)
+        r, w = fit.working_residuals, fit.working_weights
+    for i in range(1, nvars):
+        cols = assign <= i
+        fit = refit(cols)
+        if doscore:
+            score[i - 1] = score_statistic(X[:, cols], r, w, model.intercept)
+            r, w = fit.working_residuals, fit.working_weights
         n_ok = int(np.sum(model.prior_weights != 0))
         resdev.append(fit.deviance)
         resdf.append(n_ok - fit.rank)
+    if doscore and nvars:
+        score[nvars - 1] = score_statistic(X, r, w, model.intercept)
     resdf = [model.df_null, *resdf, model.df_resid]
     resdev = [model.null_deviance, *resdev, model.deviance]
     df = [np.nan, *(-np.diff(resdf))]
@@ -142,6 +173,8 @@ def anova_sequential(model, test: str | None = None, dispersion: float | None = 
         {"Df": df, "Deviance": dev, "Resid. Df": resdf, "Resid. Dev": resdev},
         index=labels[: len(resdf)],
     )
+    if doscore:
+        table["Rao"] = [np.nan, *score][: len(table)]
     if not model.terms:
         table = table.iloc[:1]
     from pyglmm.glm.model import r_family_name
@@ -270,6 +303,16 @@ def anova_models(models: Sequence, test: str | None = None, dispersion: float | 
         },
         index=[str(i + 1) for i in range(len(models))],
     )
+    if test == "Rao":
+        score = [np.nan]
+        df = -np.diff(resdf)
+        for i in range(len(models) - 1):
+            small, big = (models[i], models[i + 1]) if df[i] > 0 else (models[i + 1], models[i])
+            stat = score_statistic(
+                big.model_matrix, small.working_residuals, small.working_weights, small.intercept
+            )
+            score.append(stat if df[i] >= 0 else -stat)
+        table["Rao"] = score
     width = len(str(len(models)))
     topnote = "\n".join(
         f"Model {str(i + 1).rjust(width)}: {m.formula}" for i, m in enumerate(models)
