@@ -176,7 +176,8 @@ def _stage1(
     pirls.set_start(eta_start)
     if gradient_available(pirls):
         pirls.laplace(x0)  # the first (joint) PIRLS from the start η
-        return _lbfgs(pirls, x0, lower, len(x0), joint=True, ftol=1e-10 if rough else 1e-15)
+        # rough: start values for the gradient-based second stage are enough
+        return _lbfgs(pirls, x0, lower, len(x0), joint=True, ftol=1e-7 if rough else 1e-15)
     fun = pirls.safe(lambda th: pirls.laplace(th))
     tol = 1e-4 if rough else 1e-8
     return bobyqa(fun, x0, lower, xtol_abs=tol, ftol_abs=tol)

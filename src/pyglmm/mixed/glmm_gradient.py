@@ -108,7 +108,7 @@ def laplace_and_gradient(
         zk = t.z[:, 0] * tk
         rest_idx.append((j, zk))
         h += zk * zk * diag_rr[j]
-        h += 2.0 * z0 * zk * (-Tinv[l0] * G[j, l0])
+        h -= 2.0 * z0 * zk * Tinv[l0] * G.ravel()[j * G.shape[1] + l0]
     for a_i in range(len(rest_idx)):
         for b_i in range(a_i):
             ja, za = rest_idx[a_i]
