@@ -195,13 +195,18 @@ def _combine_learn(a: dict, b: dict) -> dict:
     }
 
 
-def _order_levels(col: str, meta_dtype: Any, present: list[Any], categories: list[tuple]) -> list:
-    """The levels the in-memory frame would give column ``col`` (present values only)."""
+def _order_levels(
+    meta_dtype: Any, known: bool, present: list[Any], categories: list[tuple]
+) -> list:
+    """The levels the in-memory frame would give a column (present values only).
+
+    A categorical keeps its category order: Dask's when the categories are known,
+    else the partitions' own when they all agree; otherwise R's sort order.
+    """
     present_set = set(present)
     if isinstance(meta_dtype, pd.CategoricalDtype):
-        known = [c for c in meta_dtype.categories if not str(c).startswith("__UNKNOWN")]
         if known:
-            return [c for c in known if c in present_set]
+            return [c for c in meta_dtype.categories if c in present_set]
         if len(categories) == 1:
             return [c for c in categories[0] if c in present_set]
     return r_sorted_levels(present)
