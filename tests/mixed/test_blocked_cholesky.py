@@ -45,14 +45,16 @@ def _dense(terms, X, y, w, theta):
     return np.linalg.cholesky(Omega), q, Lam
 
 
+@pytest.mark.parametrize("mode", ["map", "dense"])
 @pytest.mark.parametrize("formula,dataset,wcol,theta", CASES)
-def test_blocked_factor_equals_dense_factor(formula, dataset, wcol, theta):
+def test_blocked_factor_equals_dense_factor(formula, dataset, wcol, theta, mode):
     data = pg.datasets.load(dataset)
     mf = model_frame(formula, data, weights=wcol)
     terms = random_terms(mf.random, mf.data)
     theta = np.asarray(theta, dtype=float)
     w = mf.weights if mf.weights is not None else np.ones(len(mf.y))
-    blocks = LmmBlocks(terms, mf.X, mf.y, mf.weights)
+    blocks = LmmBlocks(terms, mf.X, mf.y, mf.weights, schur_mode=mode)
+    assert blocks.schur_mode == mode
     f = BlockedCholesky(blocks)
     assert f.update(theta)
     L, q, Lam = _dense(terms, mf.X, mf.y, w, theta)
@@ -106,15 +108,16 @@ GRAD_CASES = [
 ]
 
 
+@pytest.mark.parametrize("mode", ["map", "dense"])
 @pytest.mark.parametrize("reml", [True, False])
 @pytest.mark.parametrize("formula,dataset,wcol,theta", GRAD_CASES)
-def test_analytic_gradient_equals_finite_differences(formula, dataset, wcol, theta, reml):
+def test_analytic_gradient_equals_finite_differences(formula, dataset, wcol, theta, reml, mode):
     from pyglmm.mixed.lmm_objective import LmmObjective
 
     data = pg.datasets.load(dataset)
     mf = model_frame(formula, data, weights=wcol)
     terms = random_terms(mf.random, mf.data)
-    obj = LmmObjective(LmmBlocks(terms, mf.X, mf.y, mf.weights), reml=reml)
+    obj = LmmObjective(LmmBlocks(terms, mf.X, mf.y, mf.weights, schur_mode=mode), reml=reml)
     theta = np.asarray(theta, dtype=float)
     _, g = obj.value_and_gradient(theta)
     h = 1e-5

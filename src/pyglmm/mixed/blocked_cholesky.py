@@ -25,7 +25,7 @@ penalized weighted residual sum of squares; the ``X`` part of ``L_rr`` is
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 
 from pyglmm.mixed.blocks import LmmBlocks
 
@@ -111,8 +111,12 @@ class BlockedCholesky:
         self._d0 = np.arange(blocks.q0)
         self._gmap: np.ndarray | None = None
         # small maps as dense arrays: numpy's mat-vec has less overhead than scipy's
-        Mmap = blocks.Mg if blocks.Mg is not None else blocks.M
-        self._M_op = Mmap.toarray() if Mmap.shape[0] * Mmap.shape[1] <= 40_000 else Mmap
+        self._dense = blocks.schur_mode == "dense"
+        if self._dense:
+            self._M_op = None
+        else:
+            Mmap = blocks.Mg if blocks.Mg is not None else blocks.M
+            self._M_op = Mmap.toarray() if Mmap.shape[0] * Mmap.shape[1] <= 40_000 else Mmap
         R = blocks.R
         self._R_op = R.toarray() if R.shape[0] * R.shape[1] <= 40_000 else R
         self.theta: np.ndarray | None = None
@@ -163,17 +167,26 @@ class BlockedCholesky:
             wvec = Wg.reshape(-1)
 
         C = self.Lrr
-        vals = self._M_op @ wvec
         m1 = b.m - 1
         yrow = self._R_op @ Wy
         yy = b.Ry @ Wy
-        if self._rest_scalar and len(self.terms) > 1:
+        if self._dense:
+            # C = Λ_rᵀ(A_rr − R_F R_Fᵀ)Λ_r, R_F = R blockdiag(F_l), F_l F_lᵀ = 𝒲_l
+            S = self._dense_schur(lam0)
+            np.copyto(C, b.Arr)
+            C[:m1, :m1] -= S
+            C[m1, :m1] -= yrow
+            C[:m1, m1] -= yrow
+            C[m1, m1] -= yy
+            self._scale_rest(C, lams)
+        elif self._rest_scalar and len(self.terms) > 1:
             # fused C = Λᵀ(A_rr − R𝒲Rᵀ)Λ for diagonal Λ_r: one pass over A_rr
             s = self._rest_scale_full
             for sl, lam in zip(self._rest_idx, lams[1:], strict=True):
                 s[sl] = lam[0, 0]
             np.multiply(b.Arr, s[:, None], out=C)
             C *= s[None, :]
+            vals = self._M_op @ wvec
             self._flat[b.idx] -= vals * (s[b.idx_row] * s[b.idx_col])
             C[m1, :m1] -= yrow * s[:m1]
             C[m1, m1] -= yy
@@ -181,6 +194,7 @@ class BlockedCholesky:
             # vector-valued terms in the rest mix columns within a level's block, so
             # the update must be made on both triangles before scaling
             np.copyto(C, b.Arr)
+            vals = self._M_op @ wvec
             self._flat[b.idx] -= vals
             self._flat[b.idx_upper] -= vals[b.offdiag]
             C[m1, :m1] -= yrow
@@ -193,6 +207,22 @@ class BlockedCholesky:
         _, info = lapack.dpotrf(C, lower=1, overwrite_a=1, clean=0)
         self.ok = info == 0
         return self.ok
+
+    def _dense_schur(self, lam0: np.ndarray) -> np.ndarray:
+        """``R 𝒲 Rᵀ`` (symmetric, ``(m−1) × (m−1)``) by one ``syrk`` (dense mode)."""
+        b = self.blocks
+        m1, q0 = b.m - 1, b.q0
+        if q0 == 1:
+            RF = b.Rd * np.sqrt(self._Wg[:, 0, 0])[None, :]
+        else:
+            L = np.linalg.cholesky(self._Tg)
+            # F_l = λ₀ L_l^{-T}:  F_lᵀ = L_l^{-1} λ₀ᵀ
+            Ft = np.linalg.solve(L, np.broadcast_to(lam0.T, L.shape))
+            RF = np.einsum("ila,lba->ilb", b.Rd.reshape(m1, -1, q0), Ft).reshape(m1, -1)
+        S = blas.dsyrk(1.0, np.asfortranarray(RF), lower=1)
+        S = np.tril(S)
+        S += np.tril(S, -1).T
+        return S
 
     def _scale_rest(self, C: np.ndarray, lams: list[np.ndarray]) -> None:
         """``C ← Λ_rᵀ C Λ_r`` (only the lower triangle is needed afterwards)."""
@@ -393,7 +423,14 @@ class BlockedCholesky:
         th0 = theta[0]
         T = self.T00[:, 0, 0]
         tr0 = float(np.sum(1.0 / T))
-        if ns > 0 and th0 != 0.0:
+        if ns > 0 and th0 != 0.0 and self._dense:
+            D = th0 * th0 / (T * T)
+            Sfull = np.tril(Sinv)
+            Sfull += np.tril(Sfull, -1).T
+            P = Sfull * np.outer(s[:ns], s[:ns])
+            Rn = b.Rd[:ns]
+            tr0 += float(np.sum(D * np.einsum("il,il->l", Rn, P @ Rn)))
+        elif ns > 0 and th0 != 0.0:
             grouped = b.Mg is not None
             A0 = b.A00_groups[:, 0, 0] if grouped else b.A00[:, 0, 0]
             Tg = th0 * th0 * A0 + 1.0

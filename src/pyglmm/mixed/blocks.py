@@ -73,6 +73,9 @@ class LmmBlocks:
         ``(n,)`` response minus offset.
     weights : numpy.ndarray or None
         Prior weights ``w`` (rows are scaled by ``√w``).
+    schur_mode : {"map", "dense"}, optional
+        How ``R𝒲Rᵀ`` is formed each evaluation (default: chosen by cost, see
+        :meth:`_choose_schur_mode`).
 
     Attributes
     ----------
@@ -97,6 +100,7 @@ class LmmBlocks:
         X: np.ndarray,
         y: np.ndarray,
         weights: np.ndarray | None = None,
+        schur_mode: str | None = None,
     ) -> None:
         if not terms:
             raise ValueError("a linear mixed model needs at least one random-effects term")
@@ -158,7 +162,13 @@ class LmmBlocks:
             Arr[self.mz : m1, : self.mz] = ZX.T
         Arr[self.mz : m1, self.mz : m1] = Xw.T @ Xw
         self.Arr = Arr
-        self._build_schur_map()
+        self.schur_mode = self._choose_schur_mode() if schur_mode is None else schur_mode
+        if self.schur_mode not in ("map", "dense"):
+            raise ValueError("schur_mode must be 'map', 'dense' or None (automatic)")
+        if self.schur_mode == "map":
+            self._build_schur_map()
+        else:
+            self._build_dense_schur()
         self.set_response(y)
 
     # ------------------------------------------------------------------------
@@ -179,6 +189,45 @@ class LmmBlocks:
         self.Arr[m1, :m1] = row
         self.Arr[:m1, m1] = row
         self.Arr[m1, m1] = yw @ yw
+
+    def _choose_schur_mode(self) -> str:
+        """``"map"`` (sparse map of the pairs of nonzeros of ``R``) or ``"dense"``.
+
+        The map costs one multiply-add per pair of nonzeros of ``R`` in the same
+        level of term 0 — quadratic in the nonzeros per level.  When a level of
+        the first term meets many levels of the others (e.g. ``(1 + x | g)``
+        with ~100 rows per level crossed with ``(1 | h)``), a dense
+        ``R_F R_Fᵀ`` (BLAS ``syrk``, ``m² ℓ₀q₀`` flops) is cheaper and needs far
+        less memory.
+        """
+        R = self.R
+        q0 = self.q0
+        m1 = self.m - 1
+        per_col = np.diff(R.indptr).astype(np.float64)
+        if q0 == 1:
+            pairs = float(np.sum(per_col * (per_col + 1) / 2))
+        else:
+            per_group = np.add.reduceat(per_col, np.arange(0, len(per_col), q0))
+            pairs = float(np.sum(per_group * per_group))
+        self.schur_pairs = pairs
+        dense_flops = float(m1) * m1 * R.shape[1]
+        dense_bytes = 8.0 * m1 * R.shape[1]
+        if dense_bytes <= 4e8 and (dense_flops < 30.0 * pairs or pairs > 2e7):
+            return "dense"
+        return "map"
+
+    def _build_dense_schur(self) -> None:
+        """Dense mode: keep ``R`` as a dense ``(m−1) × ℓ₀q₀`` array (no pair map)."""
+        self.Rd = np.asfortranarray(self.R.toarray())
+        self.idx = np.zeros(0, dtype=np.int64)
+        self.idx_row = self.idx_col = self.idx_upper = self.idx
+        self.offdiag = np.zeros(0, dtype=bool)
+        n0 = self.n0
+        self.group_of_level = np.arange(n0)
+        self.A00_groups = self.A00
+        self.group_counts = np.ones(n0)
+        self.Mg = None
+        self._M = None
 
     def _build_schur_map(self) -> None:
         """Precompute ``M`` with ``lower(R 𝒲 Rᵀ)[idx] = M @ vec(𝒲)``.
