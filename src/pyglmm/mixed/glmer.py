@@ -175,9 +175,13 @@ def _stage1(
     start values for a gradient-based second stage are needed (tolerances 1e-4)."""
     pirls.set_start(eta_start)
     if gradient_available(pirls):
-        pirls.laplace(x0)  # the first (joint) PIRLS from the start η
-        # rough: start values for the gradient-based second stage are enough
-        return _lbfgs(pirls, x0, lower, len(x0), joint=True, ftol=1e-7 if rough else 1e-15)
+        v = pirls.laplace(x0)  # the first (joint) PIRLS from the start η
+        if rough:
+            # the gradient-based second stage needs only start values: β (and the modes)
+            # of lme4's nAGQ = 0 system at the start θ; optimizing θ here first was measured
+            # to save no second-stage evaluation
+            return OptResult(np.asarray(x0, dtype=float).copy(), float(v), 1, 1, "")
+        return _lbfgs(pirls, x0, lower, len(x0), joint=True, ftol=1e-15)
     fun = pirls.safe(lambda th: pirls.laplace(th))
     tol = 1e-4 if rough else 1e-8
     return bobyqa(fun, x0, lower, xtol_abs=tol, ftol_abs=tol)

@@ -396,8 +396,10 @@ class Pirls:
                     converged = True
             else:
                 # linear convergence at rate ρ = deta/prev: error ≈ ρ/(1−ρ)·deta
-                if math.isfinite(prev_deta):
-                    rate = deta / prev_deta
+                if deta == 0.0:
+                    converged = True
+                elif math.isfinite(prev_deta):
+                    rate = deta / max(prev_deta, 1e-300)
                     if rate > 0.3:
                         stale = None  # too slow: fresh Newton steps from here
                     elif deta * max(rate, 1e-3) / (1 - rate) < 1e-9 and change < 1e-10:
