@@ -104,8 +104,29 @@ GRAD_CASES = [
     ("score ~ 1 + (1 | Worker) + (1 | Machine)", "Machines", None, [1.3, 0.8]),
     ("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", "Machines", None, [0.7, 1.9]),
     ("incidence/size ~ period + (1 | herd)", "cbpp", "size", [0.3]),
-    ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", "sleepstudy", None, [0.9, 0.2]),
+    (
+        "score ~ Machine + (1 | Worker) + (1 | Machine:Worker) + (1 | Machine)",
+        "Machines",
+        None,
+        [0.9, 1.2, 0.4],
+    ),
 ]
+
+
+def test_terms_on_one_factor_are_merged_for_the_engine():
+    data = pg.datasets.load("sleepstudy")
+    mf = model_frame("Reaction ~ Days + (Days || Subject)", data)
+    terms = random_terms(mf.random, mf.data)
+    blocks = LmmBlocks(terms, mf.X, mf.y)
+    assert len(terms) == 2 and len(blocks.eterms) == 1
+    assert blocks.eterms[0].q == 2 and blocks.mz == 0
+    f = BlockedCholesky(blocks)
+    assert not f.supports_gradient()
+    f.update(np.array([0.9, 0.2]))
+    np.testing.assert_array_equal(f.lambdas[0], [[0.9, 0.0], [0.0, 0.2]])
+    beta, us, bs = f.solve()
+    assert [u.shape for u in us] == [(18, 1), (18, 1)]
+    assert [v.shape for v in f.cond_var_u()] == [(18, 1, 1), (18, 1, 1)]
 
 
 @pytest.mark.parametrize("mode", ["map", "dense"])

@@ -95,10 +95,13 @@ class BlockedCholesky:
 
     def __init__(self, blocks: LmmBlocks) -> None:
         self.blocks = blocks
-        self.terms = blocks.terms
+        self.terms = blocks.eterms  # engine terms (same-factor terms merged)
+        self.user_terms = blocks.terms
+        self._emap = blocks.emap
+        self._merged = any(len(mem) > 1 for mem in blocks.emap)
         self.Lrr = np.empty((blocks.m, blocks.m), order="F")
         self._flat = self.Lrr.reshape(-1, order="F")
-        offs = np.cumsum([0] + [t.ntheta for t in self.terms])
+        offs = np.cumsum([0] + [t.ntheta for t in self.user_terms])
         self._theta_slices = [slice(int(offs[i]), int(offs[i + 1])) for i in range(len(offs) - 1)]
         self.ntheta = int(offs[-1])
         rest = self.terms[1:]
@@ -124,16 +127,45 @@ class BlockedCholesky:
 
     # ------------------------------------------------------------------------
     def lambdas_of(self, theta: np.ndarray) -> list[np.ndarray]:
-        """``λ_k(θ_k)`` for every term."""
-        return [t.lambda_(theta[s]) for t, s in zip(self.terms, self._theta_slices, strict=True)]
+        """``λ_k(θ_k)`` for every (user) term."""
+        return [
+            t.lambda_(theta[s]) for t, s in zip(self.user_terms, self._theta_slices, strict=True)
+        ]
+
+    def _engine_lambdas(self, ulams: list[np.ndarray]) -> list[np.ndarray]:
+        """Block-diagonal ``λ`` of each engine term from the user terms' ``λ_k``."""
+        if not self._merged:
+            return ulams
+        out = []
+        for et, members in zip(self.terms, self._emap, strict=True):
+            if len(members) == 1:
+                out.append(ulams[members[0][0]])
+                continue
+            lam = np.zeros((et.q, et.q))
+            for k, off, q in members:
+                lam[off : off + q, off : off + q] = ulams[k]
+            out.append(lam)
+        return out
+
+    def _split(self, per_engine: list[np.ndarray], diag_blocks: bool = False) -> list[np.ndarray]:
+        """Engine-term arrays ``(ℓ, q_e[, q_e])`` to the user terms' columns."""
+        if not self._merged:
+            return per_engine
+        out: list[np.ndarray] = [None] * len(self.user_terms)  # type: ignore[list-item]
+        for arr, members in zip(per_engine, self._emap, strict=True):
+            for k, off, q in members:
+                sl = slice(off, off + q)
+                out[k] = arr[:, sl, sl].copy() if diag_blocks else arr[:, sl].copy()
+        return out
 
     def update(self, theta: np.ndarray) -> bool:
         """Factor at ``θ``. Returns False if the dense factorization failed."""
         b = self.blocks
         theta = np.asarray(theta, dtype=float)
         self.theta = theta.copy()
-        lams = self.lambdas_of(theta)
-        self.lambdas = lams
+        self.user_lambdas = self.lambdas_of(theta)
+        lams = self._engine_lambdas(self.user_lambdas)
+        self.lambdas = lams  # engine terms
         q0 = b.q0
         lam0 = lams[0]
         grouped = b.Mg is not None
@@ -322,7 +354,7 @@ class BlockedCholesky:
         u0 = np.linalg.solve(self.T00, rhs[:, :, None])[:, :, 0]
         us[0] = u0
         bs[0] = u0 @ lam0.T
-        return beta, us, bs
+        return beta, self._split(us), self._split(bs)
 
     def cond_var_u(self) -> list[np.ndarray]:
         """Diagonal blocks of ``(Λᵀ Zᵀ W Z Λ + I)^{-1}`` per term, ``(ℓ_k, q_k, q_k)``.
@@ -335,7 +367,7 @@ class BlockedCholesky:
         Tinv = np.linalg.inv(self.T00)
         out = []
         if mz == 0:
-            return [Tinv]
+            return self._split([Tinv], diag_blocks=True)
         Lz = np.tril(self.Lrr[:mz, :mz])
         # C = Λ_zᵀ R_z Λ₀ ; G = L_z^{-1} C T^{-1}
         Rz = bl.R[:mz, :].toarray()
@@ -351,7 +383,7 @@ class BlockedCholesky:
         for t, sl in zip(self.terms[1:], bl.rest_slices, strict=True):
             blk = Linv[:, sl].reshape(mz, t.nlevels, t.q)
             out.append(np.einsum("rla,rlb->lab", blk, blk))
-        return out
+        return self._split(out, diag_blocks=True)
 
     def _scale_rows_rest(self, A: np.ndarray) -> np.ndarray:
         """``Λ_zᵀ A`` for an array with ``m_Z`` rows."""
@@ -365,7 +397,8 @@ class BlockedCholesky:
 
     # -- analytic gradient (scalar terms) -----------------------------------------
     def supports_gradient(self) -> bool:
-        """True when every term is scalar (``q_k = 1``): :meth:`gradient` applies."""
+        """True when every (engine) term is scalar (``q_k = 1``, no two terms on one
+        factor): :meth:`gradient` applies."""
         return all(t.q == 1 for t in self.terms)
 
     def _gradient_pattern(self, ns: int) -> tuple:
@@ -401,6 +434,8 @@ class BlockedCholesky:
         from the precomputed map), for the others the diagonal of ``S^{-1}``.
         The criterion is even in each scalar θ_k, so the derivative is 0 at θ_k = 0.
         """
+        if not self.supports_gradient():
+            raise ValueError("the analytic gradient needs scalar terms on distinct factors")
         b = self.blocks
         theta = self.theta
         nterms = len(self.terms)

@@ -60,6 +60,48 @@ def _csr_summed(
     return out
 
 
+def merge_same_factor(terms: list[ReMat]) -> tuple[list[ReMat], list[list[tuple[int, int, int]]]]:
+    """Engine terms: the user's terms with one grouping factor merged into one term.
+
+    ``(x || g)`` gives lme4 the terms ``(1|g)`` and ``(0 + x|g)``; kept apart, the
+    second would enter the dense rest with all its levels.  Merged (as
+    MixedModels.jl amalgamates them) they form one term with ``q = q₁ + q₂`` and a
+    block-diagonal ``λ = diag(λ₁, λ₂)``, eliminated level by level.
+
+    Returns
+    -------
+    eterms : list of ReMat
+        Engine terms, in the order of each factor's first term.
+    emap : list of list of (user index, column offset, q)
+        For each engine term, the user terms it holds and their columns.
+    """
+    eterms: list[ReMat] = []
+    emap: list[list[tuple[int, int, int]]] = []
+    where: dict[tuple, int] = {}
+    for k, t in enumerate(terms):
+        key = (t.group, tuple(t.factors), t.nlevels)
+        e = where.get(key)
+        if e is not None and np.array_equal(eterms[e].refs, t.refs):
+            emap[e].append((k, sum(q for _, _, q in emap[e]), t.q))
+            continue
+        where[key] = len(eterms)
+        eterms.append(t)
+        emap.append([(k, 0, t.q)])
+    for e, members in enumerate(emap):
+        if len(members) > 1:
+            ts = [terms[k] for k, _, _ in members]
+            eterms[e] = ReMat(
+                ts[0].group,
+                ts[0].levels,
+                ts[0].refs,
+                np.hstack([t.z for t in ts]),
+                [c for t in ts for c in t.cnames],
+                None,
+                ts[0].factors,
+            )
+    return eterms, emap
+
+
 class LmmBlocks:
     """θ-independent pieces of the penalized least-squares problem.
 
@@ -105,6 +147,8 @@ class LmmBlocks:
         if not terms:
             raise ValueError("a linear mixed model needs at least one random-effects term")
         self.terms = terms
+        self.eterms, self.emap = merge_same_factor(terms)
+        terms = self.eterms
         X = np.asarray(X, dtype=float)
         self.n, self.p = X.shape
         self.weights = None if weights is None else np.asarray(weights, dtype=float)

@@ -204,12 +204,10 @@ def optimize_theta(
                 total += 1
             neg = [i for i, g in zip(on_edge, grads, strict=True) if g < 0]
             if neg:
-                if fun_grad is None:
-                    res2 = bobyqa(fun, res.x, lower, **nlopt_options)
-                else:
-                    xs = xb.copy()
-                    xs[neg] = lower[neg] + 0.5
-                    res2 = lbfgsb(fun_grad, xs, lower)
+                # lme4 restarts BOBYQA from the boundary point; so do we after the
+                # gradient optimizer too (its zero gradient at θ_k = 0 can stop it
+                # there again, where BOBYQA's first steps explore θ_k > 0)
+                res2 = bobyqa(fun, xb if fun_grad is not None else res.x, lower, **nlopt_options)
                 total += res2.nevals
                 if res2.fun <= res.fun:
                     res = res2
