@@ -626,6 +626,19 @@ class GeneralizedLinearMixedModel:
         return new
 
 
+def _kept_columns_of(X: np.ndarray, names: list[str]) -> np.ndarray:
+    """Columns of ``X`` to keep: all when a Householder QR shows full rank (|R_jj| above
+    1e-7 of the column norms, as R's ``qr``), else the LMM engine's pivoting rule."""
+    p = X.shape[1]
+    if p == 0:
+        return np.arange(0)
+    R = np.linalg.qr(X, mode="r")
+    norms = np.linalg.norm(X, axis=0)
+    if np.all(np.abs(np.diag(R)) > 1e-7 * np.maximum(norms, 1e-300)) and np.all(norms > 0):
+        return np.arange(p)
+    return _drop_rank_deficient(X, names)
+
+
 def _mustart(fam: Family, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
     """Starting means as R's ``family$initialize`` for a response on the fit's scale."""
     if fam.name == "binomial":
@@ -808,7 +821,7 @@ def glmer(
     _check_response(fam, y_raw, y, wt)
     X = frame.X
     names = list(frame.column_names)
-    keep = _drop_rank_deficient(X, names)
+    keep = _kept_columns_of(X, names)
     kept_columns = None
     if len(keep) < X.shape[1]:
         k = X.shape[1] - len(keep)

@@ -53,7 +53,22 @@ class WeightedBlocks:
         ``β`` jointly, lme4's ``nAGQ = 0`` stage) or not (``u`` only).
     """
 
-    def __init__(self, terms: list[ReMat], X: np.ndarray, with_x: bool) -> None:
+    def __init__(
+        self,
+        terms: list[ReMat],
+        X: np.ndarray,
+        with_x: bool,
+        template: WeightedBlocks | None = None,
+    ) -> None:
+        if template is not None:
+            # the same terms: share the symbolic work (patterns), only X's role differs
+            self.__dict__.update(template.__dict__)
+            self.__dict__.pop("_gram_state", None)
+            self.with_x = with_x
+            self.p = self.X.shape[1] if with_x else 0
+            self.m = self.mz + self.p
+            self.w = None
+            return
         self.terms = terms
         self.X = np.ascontiguousarray(X, dtype=float)
         self.n, p = self.X.shape

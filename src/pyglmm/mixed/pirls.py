@@ -95,12 +95,31 @@ class GlmmResponse:
         self._aic_shift: float | None = None
         if family.name in ("binomial", "poisson", "negative.binomial"):
             # aic(μ) − Σd(μ) does not depend on μ: evaluate it once at a valid μ
-            with np.errstate(all="ignore"):
-                mu0 = np.full(self.n, 0.5 if family.name == "binomial" else 1.0)
-                dev0 = float(family.dev_resids(y, mu0, wt).sum())
-                shift = family.aic(y, self.ntrials, mu0, wt, dev0) - dev0
+            shift = self._saturated_shift(family, y, wt, self.ntrials)
             if np.isfinite(shift):
                 self._aic_shift = float(shift)
+
+    @staticmethod
+    def _saturated_shift(family: Family, y, wt, ntrials) -> float:
+        """``aic(μ) − Σd(μ)`` (the same for every μ): evaluated at μ = ½ (binomial) or 1.
+
+        The terms are per observation, so with all trials equal to one (R's ``aic`` then
+        uses the weights throughout) they are summed over the distinct ``(y, w)`` pairs.
+        """
+        mu_c = 0.5 if family.name == "binomial" else 1.0
+        with np.errstate(all="ignore"):
+            if len(y) > 5000 and np.all(ntrials == 1):
+                pairs, counts = np.unique(np.column_stack([y, wt]), axis=0, return_counts=True)
+                if len(pairs) <= 1000:
+                    total = 0.0
+                    for (yv, wv), c in zip(pairs, counts, strict=True):
+                        ya, wa, mu = np.array([yv]), np.array([wv]), np.array([mu_c])
+                        d = float(family.dev_resids(ya, mu, wa).sum())
+                        total += c * (family.aic(ya, np.ones(1), mu, wa, d) - d)
+                    return float(total)
+            mu0 = np.full(len(y), mu_c)
+            dev0 = float(family.dev_resids(y, mu0, wt).sum())
+            return float(family.aic(y, ntrials, mu0, wt, dev0) - dev0)
 
     def mu(self, eta: np.ndarray) -> np.ndarray:
         return self.family.linkinv(eta)
@@ -211,6 +230,8 @@ class Pirls:
         self.fixed_start: PirlsState | None = None
         #: quasi-Newton steps with the previous call's factor (see :meth:`run`)
         self.reuse_factor = True
+        self.stale_rate_max = 0.3
+        self.stale_tol = 1e-9
         self.precise_mode = False
         self.quasi_iterations = 0
         self._last_factor: dict[bool, BlockFactor] = {}
@@ -219,7 +240,9 @@ class Pirls:
     @property
     def blocks_ux(self) -> WeightedBlocks:
         if self._blocks_ux is None:
-            self._blocks_ux = WeightedBlocks(self.terms, self.X, with_x=True)
+            self._blocks_ux = WeightedBlocks(
+                self.terms, self.X, with_x=True, template=self.blocks_u
+            )
         return self._blocks_ux
 
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -400,9 +423,9 @@ class Pirls:
                     converged = True
                 elif math.isfinite(prev_deta):
                     rate = deta / max(prev_deta, 1e-300)
-                    if rate > 0.3:
+                    if rate > self.stale_rate_max:
                         stale = None  # too slow: fresh Newton steps from here
-                    elif deta * max(rate, 1e-3) / (1 - rate) < 1e-9 and change < 1e-10:
+                    elif deta * max(rate, 1e-3) / (1 - rate) < self.stale_tol and change < 1e-10:
                         converged = True
             prev_deta = deta
         else:
