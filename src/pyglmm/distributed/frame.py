@@ -200,15 +200,16 @@ def _order_levels(
 ) -> list:
     """The levels the in-memory frame would give a column (present values only).
 
-    A categorical keeps its category order: Dask's when the categories are known,
-    else the partitions' own when they all agree; otherwise R's sort order.
+    A categorical keeps its category order: the partitions' own when they all agree,
+    else Dask's when it calls them known and they cover the values; otherwise (and for
+    strings, booleans and numbers) R's sort order of the values present.
     """
     present_set = set(present)
     if isinstance(meta_dtype, pd.CategoricalDtype):
-        if known:
-            return [c for c in meta_dtype.categories if c in present_set]
         if len(categories) == 1:
             return [c for c in categories[0] if c in present_set]
+        if known and present_set <= set(meta_dtype.categories):
+            return [c for c in meta_dtype.categories if c in present_set]
     return r_sorted_levels(present)
 
 
@@ -390,10 +391,15 @@ def learn_frame(
             MissingDataWarning,
             stacklevel=3,
         )
-    levels = {
-        c: _order_levels(c, meta0[c].dtype, list(info["values"][c]), info["categories"].get(c, []))
-        for c in learn_cols
-    }
+    levels = {}
+    for c in learn_cols:
+        dtype = meta0[c].dtype
+        known = isinstance(dtype, pd.CategoricalDtype) and bool(ddf[c].cat.known)
+        levels[c] = _order_levels(
+            dtype, known, list(info["values"][c]), info["categories"].get(c, [])
+        )
+        if not levels[c]:
+            raise DataError(f"column {c!r} has no values in the rows used")
     meta = info["head"].copy()
     factor_levels = {c: levels[c] for c in factor_cols}
     for c, lv in factor_levels.items():
