@@ -134,6 +134,20 @@ ref("ceb_gaussian_weights", quote(glm(mean ~ dur + res + educ, family = gaussian
                                       weights = n)),
     "ceb", "mean ~ dur + res + educ", "gaussian", weights_py = "n", profile = c("dur10-14"),
     newdata_rows = c(1, 2))
+# zero prior weights: rows drop out of df, dispersion and AIC as R handles them
+ref("ceb_gamma_zero_weights", quote(glm(mean ~ dur + res, family = Gamma(link = "log"), data = ceb,
+                                        weights = n * (n > 10))),
+    "ceb", "mean ~ dur + res", "Gamma", link_py = "log", weights_py = "n * (n > 10)",
+    profile = c("dur10-14"), newdata_rows = c(1, 2))
+ref("ceb_poisson_zero_weights", quote(glm(round(y) ~ dur + educ, family = poisson, data = ceb,
+                                          weights = 1 * (n > 10), offset = log(n))),
+    "ceb", "round(y) ~ dur + educ", "poisson", weights_py = "1 * (n > 10)", offset_py = "log(n)")
+# binomial with an offset (complementary log-log: the offset log(n) models exposure)
+ref("ceb_binomial_cloglog_offset", quote(glm(cbind(round(y), 10 * n - round(y)) ~ dur + res +
+                                             offset(log(n)), family = binomial(link = "cloglog"),
+                                             data = ceb)),
+    "ceb", "cbind(round(y), 10 * n - round(y)) ~ dur + res + offset(log(n))", "binomial",
+    link_py = "cloglog", profile = c("resSuva"), newdata_rows = c(1, 3))
 ref("ceb_gaussian_log", quote(glm(mean ~ dur + res, family = gaussian(link = "log"), data = ceb)),
     "ceb", "mean ~ dur + res", "gaussian", link_py = "log")
 # binomial: cbind, proportions + weights, 0/1; links

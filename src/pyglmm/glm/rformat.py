@@ -96,6 +96,8 @@ def _encode(v: float, width: int, decimals: int, sci: int, na: str = "NA") -> st
     if not _is_finite(v):
         s = na if (v is None or np.isnan(v)) else _special(v)
         return s.rjust(width)
+    if v == 0:
+        v = 0.0  # R prints negative zero as 0
     if sci:
         s = f"{v:.{decimals}e}"
         mant, exp = s.split("e")
@@ -104,8 +106,6 @@ def _encode(v: float, width: int, decimals: int, sci: int, na: str = "NA") -> st
         s = f"{mant}e{sign}{digits_}"
     else:
         s = f"{v:.{decimals}f}"
-        if s.startswith("-") and float(s) == 0:
-            s = s  # R keeps the sign of negative numbers that round to zero
     return s.rjust(width)
 
 
