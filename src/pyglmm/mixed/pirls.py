@@ -109,7 +109,11 @@ class GlmmResponse:
         mu_c = 0.5 if family.name == "binomial" else 1.0
         with np.errstate(all="ignore"):
             if len(y) > 5000 and np.all(ntrials == 1):
-                pairs, counts = np.unique(np.column_stack([y, wt]), axis=0, return_counts=True)
+                if np.all(wt == wt[0]):
+                    yu, counts = np.unique(y, return_counts=True)
+                    pairs = np.column_stack([yu, np.full(len(yu), wt[0])])
+                else:
+                    pairs, counts = np.unique(np.column_stack([y, wt]), axis=0, return_counts=True)
                 if len(pairs) <= 1000:
                     total = 0.0
                     for (yv, wv), c in zip(pairs, counts, strict=True):
