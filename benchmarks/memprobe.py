@@ -1,8 +1,8 @@
 """Peak memory of one pyglmm fit, in a fresh interpreter (run by common.pyglmm_memory).
 
 Usage: python benchmarks/memprobe.py spec.json  ->  prints one JSON line:
-rss_before_mib (ru_maxrss after loading the data and importing pyglmm), rss_peak_mib
-(ru_maxrss after the fit), tracemalloc_peak_mib (peak of memory allocated during the fit, numpy
+rss_before_mib (peak RSS, VmHWM, after loading the data and importing pyglmm), rss_peak_mib
+(peak RSS after the fit), tracemalloc_peak_mib (peak of memory allocated during the fit, numpy
 buffers included).
 """
 
@@ -22,6 +22,18 @@ import peers  # noqa: E402
 
 
 def _maxrss_mib() -> float:
+    """Peak resident set size of this process so far, MiB.
+
+    ``VmHWM`` of /proc/self/status belongs to this process's address space, which starts anew
+    at exec; ``ru_maxrss`` is the fallback, but on Linux it carries over the parent's peak
+    across fork + exec (so a probe started from a large benchmark process would report the
+    parent's memory)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 

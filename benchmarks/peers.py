@@ -113,7 +113,7 @@ def _pg_coef(m: Any) -> tuple[np.ndarray, list[str] | None]:
 
 
 def _pg_n_eval(m: Any) -> int | str | None:
-    for attr in ("n_eval", "feval", "nfev", "n_evals", "evaluations"):
+    for attr in ("n_eval", "feval", "nfev", "n_evals", "evaluations", "iterations"):
         v = getattr(m, attr, None)
         if isinstance(v, int | np.integer):
             return int(v)
