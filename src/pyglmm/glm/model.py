@@ -611,6 +611,19 @@ def glm(
     Returns
     -------
     GeneralizedLinearModel
+
+    Examples
+    --------
+    The Poisson regression of the seed notes (chapter 3):
+
+    >>> import pyglmm as pg
+    >>> ceb = pg.datasets.load("ceb")
+    >>> m = pg.glm("round(y) ~ dur + res + educ", ceb, family="poisson", offset="log(n)")
+    >>> round(m.deviance, 3), round(m.aic, 2), m.iterations
+    (70.665, 522.14, 4)
+    >>> print(m.summary())  # doctest: +SKIP
+    >>> m.confint("dur10-14")  # profile likelihood, as R  # doctest: +SKIP
+    >>> pg.anova(m, test="Chisq")  # sequential analysis of deviance  # doctest: +SKIP
     """
     from pyglmm import distributed
 
