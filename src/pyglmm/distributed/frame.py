@@ -83,6 +83,18 @@ class PartitionEncoder:
     offset: str | None
     p: int
     response_columns: int
+    direct_columns: list[str | None] | None = None
+
+    def model_matrix(self, sub: pd.DataFrame) -> np.ndarray:
+        """``X`` of complete rows: numeric columns copied directly when the formula is
+        only numeric variables (checked against formulaic at learning time), else
+        :meth:`FixedDesign.transform`."""
+        if self.direct_columns is None:
+            return self.fixed.transform(sub)
+        X = np.empty((len(sub), len(self.direct_columns)))
+        for j, name in enumerate(self.direct_columns):
+            X[:, j] = 1.0 if name is None else sub[name].to_numpy(dtype=float)
+        return X
 
     def encode(self, part: pd.DataFrame) -> EncodedPartition:
         """``na.omit``, factor levels, response, offset, weights and ``X`` of a partition."""
@@ -116,7 +128,7 @@ class PartitionEncoder:
         y = np.zeros(n)
         if self.formula.response is not None:
             y, _ = _response(self.formula.response, sub)
-        X = self.fixed.transform(sub)
+        X = self.model_matrix(sub)
         off = np.zeros(n)
         for expr in self.formula.offsets:
             off = off + np.asarray(evaluate(expr, sub, "offset"), dtype=float)
@@ -299,6 +311,34 @@ def _x_of(part, encoder):
     return dask.delayed(_encoded_x, pure=True)(part, encoder)
 
 
+def _direct_columns(
+    fixed: FixedDesign, meta: pd.DataFrame, factor_levels: dict
+) -> list[str | None] | None:
+    """Column sources when ``X`` is only the intercept and numeric columns as they are.
+
+    Verified on the meta rows against formulaic's matrix; None when it does not apply.
+    """
+    out: list[str | None] = []
+    for name in fixed.column_names:
+        if name == "(Intercept)":
+            out.append(None)
+        elif (
+            name in meta.columns
+            and name not in factor_levels
+            and pd.api.types.is_numeric_dtype(meta[name].dtype)
+            and not pd.api.types.is_bool_dtype(meta[name].dtype)
+        ):
+            out.append(name)
+        else:
+            return None
+    direct = np.column_stack(
+        [np.ones(len(meta)) if c is None else meta[c].to_numpy(dtype=float) for c in out]
+    )
+    if direct.shape != fixed.matrix.shape or not np.array_equal(direct, fixed.matrix):
+        return None
+    return out
+
+
 def learn_frame(
     formula: str,
     ddf: Any,
@@ -426,6 +466,7 @@ def learn_frame(
         offset=offset,
         p=len(fixed.column_names),
         response_columns=ncol,
+        direct_columns=_direct_columns(fixed, meta, factor_levels),
     )
     return DistributedFrame(
         formula=pf,
