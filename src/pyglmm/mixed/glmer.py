@@ -4,10 +4,15 @@ The fit follows lme4's ``glmer``:
 
 1. **Stage 1** (lme4's ``nAGQ = 0``, also offered as ``nagq=0``): ``β`` is estimated
    inside PIRLS jointly with the modes ``u``; the Laplace deviance of θ alone is
-   minimised with BOBYQA from ``λ = I``.
+   minimised from ``λ = I`` (BOBYQA; L-BFGS-B with the analytic gradient where it
+   exists).  When the second stage has the analytic gradient, stage 1 is the single
+   PIRLS solution at the start θ (its θ search was measured to save no second-stage
+   evaluation).
 2. **Stage 2** (``nagq ≥ 1``): starting from stage 1, the Laplace deviance
    (``nagq = 1``) or the adaptive Gauss-Hermite deviance (``nagq > 1``, one scalar
-   term only) of ``(θ, β)`` is minimised jointly, PIRLS giving ``ũ(θ, β)``.
+   term only) of ``(θ, β)`` is minimised jointly, PIRLS giving ``ũ(θ, β)``: L-BFGS-B
+   with the analytic gradient (:mod:`pyglmm.mixed.glmm_gradient`; scalar terms, canonical
+   binomial/Poisson links), BOBYQA otherwise; a second run from the optimum polishes it.
 
 Reported quantities are lme4's: ``objective`` (``-2 logLik``, the optimum of the
 deviance function), ``deviance`` (``Σ`` squared deviance residuals, lme4's
