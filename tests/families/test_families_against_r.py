@@ -96,3 +96,10 @@ def test_negative_binomial_name_as_r_prints_it():
     assert NegativeBinomial(2.050818121).display_name == "Negative Binomial(2.0508)"
     assert NegativeBinomial(2.0).display_name == "Negative Binomial(2)"
     assert NegativeBinomial(809404.4996).display_name == "Negative Binomial(809404.5)"
+
+
+def test_binomial_deviance_of_a_degenerate_response_is_zero_as_r():
+    # R: binomial()$dev.resids(c(0, 0, 1), c(0, 0, 1), 1) is 0 (y_log_y(0, 0) = 0)
+    fam = get_family("binomial")
+    out = fam.dev_resids(np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, 1.0]), np.ones(3))
+    np.testing.assert_array_equal(out, [0.0, 0.0, 0.0])

@@ -170,7 +170,12 @@ class Binomial(Family):
         return bool(np.all(np.isfinite(mu)) and np.all((mu > 0) & (mu < 1)))
 
     def dev_resids(self, y, mu, wt):
-        return 2 * wt * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
+        # R's binomial_dev_resids: y_log_y(y, mu) = y * log(y / mu), 0 when y == 0 (also
+        # when mu == 0: an all-zero response has null deviance 0, not NaN)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(y != 0, y * np.log(y / mu), 0.0)
+            b = np.where(y != 1, (1 - y) * np.log((1 - y) / (1 - mu)), 0.0)
+        return 2 * wt * (a + b)
 
     def aic(self, y, n, mu, wt, dev):
         m = n if np.any(n > 1) else wt
