@@ -370,3 +370,42 @@ def test_parametric_bootstrap_refits():
     # refit on the model's own response reproduces the fit
     m2 = m.refit(m.y)
     assert m2.objective == pytest.approx(m.objective, rel=1e-9)
+
+
+def test_gradient_and_derivative_free_paths_agree():
+    """optimizer="bobyqa" (derivative-free, lme4's way) and the analytic-gradient path reach
+    the same optimum."""
+    formula, data, kw = MODELS["binomial_crossed"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = pg.glmer(formula, data(), optimizer="bobyqa", **kw)
+    b = fit("binomial_crossed")
+    assert a.objective == pytest.approx(b.objective, rel=1e-9)
+    np.testing.assert_allclose(a.theta, b.theta, rtol=1e-4)
+    np.testing.assert_allclose(a.fixef.to_numpy(), b.fixef.to_numpy(), rtol=1e-4)
+
+
+def test_large_n_path_uses_rx_standard_errors_and_converges():
+    from pyglmm.mixed.glmm_gradient import laplace_and_gradient
+
+    rng = np.random.default_rng(11)
+    n = 12_000
+    g1 = rng.integers(0, 300, n)
+    g2 = rng.integers(0, 40, n)
+    x = rng.standard_normal(n)
+    eta = -0.2 + 0.5 * x + rng.normal(0, 0.8, 300)[g1] + rng.normal(0, 0.5, 40)[g2]
+    df = pd.DataFrame(
+        {
+            "y": (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float),
+            "x": x,
+            "g1": pd.Categorical([f"a{i:03d}" for i in g1]),
+            "g2": pd.Categorical([f"b{i:02d}" for i in g2]),
+        }
+    )
+    m = pg.glmer("y ~ x + (1 | g1) + (1 | g2)", df, family="binomial")
+    assert not m.hessian_used  # lme4 computes no Hessian for n >= 10 000
+    np.testing.assert_allclose(m.se.to_numpy(), np.sqrt(np.diag(m.vcov_rx)), rtol=1e-12)
+    pl = m._pirls
+    with pl.precise():
+        _, g = laplace_and_gradient(pl, m.theta, m.fixef.to_numpy())
+    assert np.max(np.abs(g)) < 1e-3
