@@ -132,3 +132,12 @@ def test_single_negative_binomial_model_table_warns_theta_fixed():
     with pytest.warns(UserWarning, match="without re-estimating 'theta'"):
         tab = nb1.anova()
     assert "Pr(>Chi)" in tab.columns
+
+
+def test_model_without_terms_gives_the_null_row_only():
+    ceb = pg.datasets.load("ceb")
+    m = pg.glm("round(y) ~ 1 + offset(log(n))", ceb, family="quasipoisson")
+    tab = m.anova(test="F")
+    assert list(tab.index) == ["NULL"]
+    assert tab["Resid. Df"].iloc[0] == 69
+    assert tab["Resid. Dev"].iloc[0] == pytest.approx(m.deviance)

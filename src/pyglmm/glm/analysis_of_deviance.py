@@ -168,15 +168,12 @@ def anova_sequential(model, test: str | None = None, dispersion: float | None = 
     resdev = [model.null_deviance, *resdev, model.deviance]
     df = [np.nan, *(-np.diff(resdf))]
     dev = [np.nan, *np.maximum(0, -np.diff(resdev))]
-    labels = ["NULL", *model.terms]
-    table = pd.DataFrame(
-        {"Df": df, "Deviance": dev, "Resid. Df": resdf, "Resid. Dev": resdev},
-        index=labels[: len(resdf)],
-    )
+    table = pd.DataFrame({"Df": df, "Deviance": dev, "Resid. Df": resdf, "Resid. Dev": resdev})
     if doscore:
         table["Rao"] = [np.nan, *score][: len(table)]
-    if not model.terms:
+    if not model.terms:  # R: a model without terms gives the NULL row only
         table = table.iloc[:1]
+    table.index = ["NULL", *model.terms]
     from pyglmm.glm.model import r_family_name
 
     resp = model.response_name or ""
