@@ -161,6 +161,15 @@ def lbfgsb(
     return OptResult(np.asarray(x), fx, count[0], 1 if res.success else -1, msg)
 
 
+def _lbfgsb_even(
+    fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, lower: np.ndarray
+) -> OptResult:
+    """L-BFGS-B without bounds for a criterion even in each bounded parameter; |θ|."""
+    res = lbfgsb(fun_grad, x0, np.full_like(lower, -np.inf))
+    res.x = np.where(np.isfinite(lower), np.maximum(np.abs(res.x), lower), res.x)
+    return res
+
+
 def optimize_theta(
     fun: Callable[[np.ndarray], float],
     x0: np.ndarray,
@@ -173,15 +182,24 @@ def optimize_theta(
 ) -> OptResult:
     """lme4's ``optimizeLmer``: BOBYQA, then ``restart_edge`` and ``check.boundary``.
 
-    With ``fun_grad`` (objective and gradient), L-BFGS-B replaces BOBYQA; the
-    boundary checks are the same.
+    With ``fun_grad`` (objective and gradient; only for criteria even in each
+    parameter with lower bound 0, i.e. scalar terms), L-BFGS-B replaces BOBYQA; the
+    boundary checks are the same (``boundary_tol`` at least 1e-4, isSingular's),
+    and the edge restart is an unbounded L-BFGS-B run (see the code comment).
     """
+    lower = np.asarray(lower, dtype=float)
     if fun_grad is not None:
-        res = lbfgsb(fun_grad, x0, lower)
+        # The gradient path is used for scalar terms only, where the criterion is
+        # even in each θ_k (flipping the sign of a term's λ flips signs of whole rows
+        # and columns of the system), so its derivative vanishes at θ_k = 0: with the
+        # bound θ_k ≥ 0 a quasi-Newton method that steps onto the bound stops there
+        # ("projected gradient 0") even when the optimum is inside.  So optimize
+        # without bounds and take |θ|.
+        res = _lbfgsb_even(fun_grad, x0, lower)
+        boundary_tol = max(boundary_tol, 1e-4)
     else:
         res = bobyqa(fun, x0, lower, **nlopt_options)
     total = res.nevals
-    lower = np.asarray(lower, dtype=float)
     if restart_edge:
         # lme4: parameters exactly on the bound.  With the gradient optimizer also
         # those within 1e-6 of it: the criterion is even in a scalar θ_k, so θ_k = 0
@@ -204,10 +222,12 @@ def optimize_theta(
                 total += 1
             neg = [i for i, g in zip(on_edge, grads, strict=True) if g < 0]
             if neg:
-                # lme4 restarts BOBYQA from the boundary point; so do we after the
-                # gradient optimizer too (its zero gradient at θ_k = 0 can stop it
-                # there again, where BOBYQA's first steps explore θ_k > 0)
-                res2 = bobyqa(fun, xb if fun_grad is not None else res.x, lower, **nlopt_options)
+                if fun_grad is None:  # lme4: restart BOBYQA from the boundary point
+                    res2 = bobyqa(fun, res.x, lower, **nlopt_options)
+                else:  # restart the (unbounded, even) gradient path from θ_k = 0.1
+                    xs = xb.copy()
+                    xs[neg] = lower[neg] + 0.1
+                    res2 = _lbfgsb_even(fun_grad, xs, lower)
                 total += res2.nevals
                 if res2.fun <= res.fun:
                     res = res2
@@ -221,11 +241,14 @@ def optimize_theta(
                 th[i] = lower[i]
                 v = fun(th)
                 total += 1
-                if v < res.fun:
+                # lme4 keeps the bound only if strictly better; after the gradient
+                # path (which ends at |θ_k| ~ 1e-9 rather than exactly 0) also if equal
+                snap = fun_grad is not None and v <= res.fun + 1e-12 * abs(res.fun)
+                if v < res.fun or snap:
                     x[i] = lower[i]
             fx = fun(x)
             total += 1
-            if fx <= res.fun:
+            if fx <= res.fun + (1e-12 * abs(res.fun) if fun_grad is not None else 0.0):
                 res = OptResult(x, fx, res.nevals, res.status, res.message)
     res.nevals = total
     return res
