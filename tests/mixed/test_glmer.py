@@ -409,3 +409,13 @@ def test_large_n_path_uses_rx_standard_errors_and_converges():
     with pl.precise():
         _, g = laplace_and_gradient(pl, m.theta, m.fixef.to_numpy())
     assert np.max(np.abs(g)) < 1e-3
+
+
+def test_summary_tables_formatted_as_lme4():
+    """Random-effects and correlation tables of lme4's print (values from our fit)."""
+    s = str(fit("gamma_log").summary())
+    assert " Residual             0.20168  0.4491  " in s
+    assert "   <2e-16 ***" in s
+    assert "Correlation of Fixed Effects:\n  (Intr)\nx 0.003 " in s
+    s = str(fit("poisson_slope").summary())
+    assert " Groups Name        Variance Std.Dev. Corr" in s

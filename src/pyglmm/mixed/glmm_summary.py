@@ -44,9 +44,10 @@ def _format_pvals(p: np.ndarray) -> list[str]:
         m, e = f"{p[i]:.2e}".split("e")
         out[i] = f"{m}e{int(e):03d}" if int(e) < 0 else f"{m}e+{int(e):02d}"
         out[i] = out[i].replace("e-0", "e-") if abs(int(e)) >= 10 else out[i]
+    tiny = "<2e-16" if all(v < eps for v in p) else "< 2e-16"  # as R's format.pval
     for i, v in enumerate(p):
         if v < eps:
-            out[i] = "< 2e-16"
+            out[i] = tiny
     return out
 
 
@@ -149,6 +150,9 @@ class GlmerSummary:
         rows = [header]
         var_rows = vc[vc["var2"].isna()]
         cov_rows = vc[vc["var2"].notna()]
+        # R formats each column jointly: enough decimals for 4 significant digits everywhere
+        dv = _sig_decimals(var_rows["vcov"].to_numpy(), 4)
+        ds = _sig_decimals(var_rows["sdcor"].to_numpy(), 4)
         for grp in dict.fromkeys(var_rows["group"]):
             sub = var_rows[var_rows["group"] == grp]
             names = list(sub["var1"])
@@ -156,8 +160,8 @@ class GlmerSummary:
                 row = [
                     str(grp) if i == 0 else "",
                     "" if r["var1"] is None else str(r["var1"]),
-                    _signif(r["vcov"]),
-                    _signif(r["sdcor"]),
+                    f"{r['vcov']:.{dv}f}",
+                    f"{r['sdcor']:.{ds}f}",
                 ]
                 if has_corr:
                     cors = []
@@ -212,12 +216,17 @@ class GlmerSummary:
         C = m.fixef_correlation().to_numpy()
         names = list(m.fixef.index)
         ab = [abbreviate(n) for n in names]
+        k = len(names)
+        # R formats the matrix jointly (common width, right-justified), then prints the
+        # cells left-justified under the abbreviated names
+        vals = {(i, j): f"{C[i, j]:.3f}" for i in range(1, k) for j in range(i)}
+        wv = max(len(v) for v in vals.values())
         rows = [[""] + ab[:-1]]
-        for i in range(1, len(names)):
+        for i in range(1, k):
             rows.append(
-                [names[i]] + [f"{C[i, j]:.3f}" if j < i else "" for j in range(len(names) - 1)]
+                [names[i]] + [vals[(i, j)].rjust(wv) if j < i else "" for j in range(k - 1)]
             )
-        lines = _table(rows, [False] + [True] * (len(names) - 1))
+        lines = _table(rows, [False] * k)
         return ["Correlation of Fixed Effects:"] + lines
 
     def __str__(self) -> str:
