@@ -37,6 +37,8 @@ class OptResult:
     status : int
         nlopt's return code of the last run (positive: success).
     message : str
+    stop_x : numpy.ndarray or None
+        Where L-BFGS-B stopped (``x`` is the best point evaluated).
     """
 
     x: np.ndarray
@@ -44,6 +46,7 @@ class OptResult:
     nevals: int
     status: int
     message: str
+    stop_x: np.ndarray | None = None
 
 
 _STATUS = {
@@ -158,7 +161,7 @@ def lbfgsb(
     )
     x, fx = (res.x, float(res.fun)) if res.fun <= best[0] else (best[1], best[0])
     msg = str(res.message)
-    return OptResult(np.asarray(x), fx, count[0], 1 if res.success else -1, msg)
+    return OptResult(np.asarray(x), fx, count[0], 1 if res.success else -1, msg, np.asarray(res.x))
 
 
 def _lbfgsb_even(
@@ -193,9 +196,22 @@ def optimize_theta(
         # even in each θ_k (flipping the sign of a term's λ flips signs of whole rows
         # and columns of the system), so its derivative vanishes at θ_k = 0: with the
         # bound θ_k ≥ 0 a quasi-Newton method that steps onto the bound stops there
-        # ("projected gradient 0") even when the optimum is inside.  So optimize
-        # without bounds and take |θ|.
-        res = _lbfgsb_even(fun_grad, x0, lower)
+        # ("projected gradient 0") even when the optimum is inside.  So when the
+        # bounded run stops on a bound, optimize again without bounds (from the best
+        # point, those components at 0.1) and take |θ|.
+        res = lbfgsb(fun_grad, x0, lower)
+        stop = res.stop_x if res.stop_x is not None else res.x
+        trapped = np.isfinite(lower) & (stop <= lower)
+        if trapped.any():
+            xs = res.x.copy()
+            xs[trapped] = np.maximum(xs[trapped], lower[trapped] + 0.1)
+            res2 = _lbfgsb_even(fun_grad, xs, lower)
+            res2.nevals += res.nevals
+            res = (
+                res2
+                if res2.fun <= res.fun
+                else OptResult(res.x, res.fun, res2.nevals, res.status, res.message)
+            )
         boundary_tol = max(boundary_tol, 1e-4)
     else:
         res = bobyqa(fun, x0, lower, **nlopt_options)
