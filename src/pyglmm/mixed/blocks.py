@@ -256,6 +256,10 @@ class LmmBlocks:
         self.schur_pairs = pairs
         dense_flops = float(m1) * m1 * R.shape[1]
         dense_bytes = 8.0 * m1 * R.shape[1]
+        # small problems: the map (often a single group of levels) has the least
+        # per-evaluation overhead
+        if pairs < 2e5:
+            return "map"
         if dense_bytes <= 4e8 and (dense_flops < 30.0 * pairs or pairs > 2e7):
             return "dense"
         return "map"
