@@ -896,20 +896,22 @@ def _fit(
         theta0 = np.asarray(start["theta"], dtype=float)
     with np.errstate(all="ignore"):
         eta_start = fam.linkfun(mustart)
+    use_grad = nagq == 1 and optimizer != "bobyqa" and gradient_available(pirls)
     try:
         pirls.set_start(eta_start)
-        pirls.laplace(theta0)
+        if not gradient_available(pirls):
+            pirls.laplace(theta0)  # a clear error when the start values already fail
+        s1 = _stage1(pirls, theta0, lower, eta_start, rough=use_grad)
     except PirlsError as exc:
         raise PirlsError(f"glmer: PIRLS failed at the start values: {exc}") from None
-    use_grad = nagq == 1 and optimizer != "bobyqa" and gradient_available(pirls)
-    s1 = _stage1(pirls, theta0, lower, eta_start, rough=use_grad)
     if not math.isfinite(s1.fun):
         raise PirlsError(
             "PIRLS failed at every covariance parameter tried in the first stage (the model "
             "may be degenerate: check for complete separation or a constant response)"
         )
     theta1 = s1.x
-    pirls.laplace(theta1)  # restore the stage-1 modes and β at the optimum
+    if not (use_grad and s1.nevals == 1):
+        pirls.laplace(theta1)  # restore the stage-1 modes and β at the optimum
     beta1 = pirls.state.beta.copy()
     if "fixef" in start:
         beta1 = np.asarray(start["fixef"], dtype=float)
@@ -925,8 +927,10 @@ def _fit(
         x0 = np.concatenate([theta1, beta1])
         lo = np.concatenate([lower, np.full(len(beta1), -np.inf)])
         # initial steps: θ as lme4's Nelder-Mead (0.2·|θ|), β on the scale of its std. error
-        se0 = _stage1_se(pirls, theta1)
-        step = np.concatenate([np.maximum(0.1 * np.abs(theta1), 0.05), np.maximum(se0, 1e-3)])
+        step = None
+        if not use_grad:
+            se0 = _stage1_se(pirls, theta1)
+            step = np.concatenate([np.maximum(0.1 * np.abs(theta1), 0.05), np.maximum(se0, 1e-3)])
         if optimizer == "lbfgs" and not use_grad:
             raise PyglmmError(
                 "optimizer='lbfgs' needs the Laplace approximation, scalar random-effects "
@@ -954,18 +958,21 @@ def _fit(
             calc_derivs = n < 10_000
         # derivatives: every evaluation starts PIRLS from the optimum's modes, with a tight
         # tolerance, so that the objective is smooth at the scale of the differences
-        with pirls.precise():
-            fun(opt.x)
-        pirls.fixed_start = pirls.state.copy()
         want = bool(calc_derivs) and not is_singular(theta, lower)
-        try:
+        if want:
             with pirls.precise():
-                derivs = _grad_hessian(pirls, opt.x, lo, ntheta) if want and use_grad else None
-                conv = check_convergence(
-                    fun, opt.x, fun(opt.x), lo, calc_derivs=want, derivs=derivs
-                )
-        finally:
-            pirls.fixed_start = None
+                fun(opt.x)
+            pirls.fixed_start = pirls.state.copy()
+            try:
+                with pirls.precise():
+                    derivs = _grad_hessian(pirls, opt.x, lo, ntheta) if use_grad else None
+                    conv = check_convergence(
+                        fun, opt.x, fun(opt.x), lo, calc_derivs=True, derivs=derivs
+                    )
+            finally:
+                pirls.fixed_start = None
+        else:
+            conv = check_convergence(fun, opt.x, opt.fun, lo, calc_derivs=False)
         if is_singular(theta, lower) and not conv.singular:
             conv.singular = True
             conv.messages.insert(0, "boundary (singular) fit: see help('isSingular')")
