@@ -216,40 +216,32 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
         return lazy_rows(self.frame, self.family, self.coef.to_numpy(), type)
 
     # ------------------------------------------------------------ output and inference
-    def summary(self):
+    def summary(self, dispersion: float | None = None):
         """R's ``summary.glm``; the deviance-residual quartiles are approximate (Dask)."""
         from pyglmm.glm.summary_glm import GLMSummary
 
-        s = object.__new__(GLMSummary)
-        s.model = self
-        stat_name = "t" if self.dispersion_estimated else "z"
-        keep = ~self.aliased
-        s.coefficients = pd.DataFrame(
-            {
-                "Estimate": self.coef[keep],
-                "Std. Error": self.se[keep],
-                f"{stat_name} value": self.statistic[keep],
-                f"Pr(>|{stat_name}|)": self.p_values[keep],
-            }
-        )
-        s.dispersion = self.dispersion
-        s.deviance = self.deviance
-        s.null_deviance = self.null_deviance
-        s.df_resid = self.df_resid
-        s.df_null = self.df_null
-        s.aic = self.aic
-        s.iterations = self.iterations
-        s.aliased = pd.Series(self.aliased, index=self.coef.index)
         dres = self.residuals("deviance")
         if self.df_resid > 5:
             # R's type-7 quantiles of these five numbers are the numbers themselves,
             # so the printed summary shows them unchanged.
-            vals = approximate_quantiles(dres)
-            s.deviance_residuals = pd.Series(vals, index=["Min", "1Q", "Median", "3Q", "Max"])
+            values = pd.Series(
+                approximate_quantiles(dres), index=["Min", "1Q", "Median", "3Q", "Max"]
+            )
         else:
-            s.deviance_residuals = dres.compute()
+            values = dres.compute()
+        # the in-memory summary, built on a row-less stand-in of this model
+        proxy = object.__new__(_RowlessStandIn)
+        proxy.__dict__.update(self.__dict__)
+        proxy.y = proxy.prior_weights = np.ones(1)
+        proxy.fitted = pd.Series(np.ones(1))
+        proxy.row_labels = pd.RangeIndex(1)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            s = GLMSummary(proxy, dispersion)
+        s.model = self
+        s.deviance_residuals = values
         if self.df_resid <= 5:
-            self.row_labels = s.deviance_residuals.index
+            self.row_labels = values.index
         return s
 
     def confint(self, parm=None, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
@@ -313,6 +305,10 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
             dispersion_estimated=self.dispersion_estimated,
             df_resid=self.df_resid,
         )
+
+
+class _RowlessStandIn(GeneralizedLinearModel):
+    """The attributes of a distributed GLM with plain (non-lazy) row attributes."""
 
 
 def _predict_partition(part, model, meta_row, type, se, interval, level, dispersion):

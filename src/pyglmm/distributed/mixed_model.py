@@ -64,9 +64,14 @@ from pyglmm.formula.levels import as_r_factor
 from pyglmm.formula.random import _r_label, expand_bars
 from pyglmm.mixed.blas_threads import blas_threads
 from pyglmm.mixed.blocked_cholesky import trsolve
-from pyglmm.mixed.blocks import LmmBlocks
+from pyglmm.mixed.blocks import LmmBlocks, merge_same_factor
 from pyglmm.mixed.convergence import check_convergence, is_singular
-from pyglmm.mixed.lmer import LinearMixedModel, _drop_rank_deficient, _fit_threads
+from pyglmm.mixed.lmer import (
+    LinearMixedModel,
+    _drop_rank_deficient,
+    _fit_threads,
+    _use_gradient,
+)
 from pyglmm.mixed.lmm_objective import LmmObjective
 from pyglmm.mixed.optimizer import OptResult, newton_polish, optimize_theta
 from pyglmm.mixed.remat import ReMat
@@ -123,18 +128,16 @@ class TermEncoder:
         return np.searchsorted(self.combo_keys, key).astype(np.intp)
 
     def remat(self, data: pd.DataFrame) -> ReMat:
-        """A :class:`ReMat` of these rows with the global level coding."""
-        z = self.design.transform(data) if len(data) else np.zeros((0, len(self.cnames)))
-        levels = self._labels_cache()
-        t = ReMat.__new__(ReMat)
-        t.group, t.levels, t.cnames = self.group, levels, list(self.design.column_names)
-        t.design, t.factors = self.design, self.factors
-        t.refs = self.refs(data) if len(data) else np.zeros(0, dtype=np.intp)
-        t.z = np.ascontiguousarray(z, dtype=float)
-        q = t.z.shape[1]
-        cols, rows = np.triu_indices(q)
-        t._tril = (rows, cols)
-        return t
+        """A :class:`ReMat` of these (non-empty) rows with the global level coding."""
+        return ReMat(
+            self.group,
+            self._labels_cache(),
+            self.refs(data),
+            self.design.transform(data),
+            self.cnames,
+            self.design,
+            self.factors,
+        )
 
     @property
     def cnames(self) -> list[str]:
@@ -167,9 +170,13 @@ def _combine_combos(a: dict, b: dict) -> dict:
 
 # ---------------------------------------------------------------------- blocks pass
 class _PartitionBlocks(LmmBlocks):
-    """:class:`LmmBlocks` of one partition: the sums only (no Schur map, no response copy)."""
+    """:class:`LmmBlocks` of one partition: the sums only (the Schur complement's map is
+    built once, on the client, from the summed blocks)."""
 
-    def _build_schur_map(self) -> None:  # the map is built once, on the client
+    def _choose_schur_mode(self) -> str:
+        return "map"
+
+    def _build_schur_map(self) -> None:
         pass
 
 
@@ -223,36 +230,44 @@ def _weights_carrier(sum_log_w: float) -> np.ndarray:
 
 
 def _shell(te: TermEncoder) -> ReMat:
-    """A term with the global levels and names but no rows (for the client)."""
-    empty = pd.DataFrame()
-    t = ReMat.__new__(ReMat)
-    t.group, t.levels, t.cnames = te.group, te._labels_cache(), te.cnames
-    t.design, t.factors = te.design, te.factors
-    t.refs = np.zeros(0, dtype=np.intp)
-    t.z = np.zeros((0, len(te.cnames)))
-    cols, rows = np.triu_indices(len(te.cnames))
-    t._tril = (rows, cols)
-    del empty
-    return t
+    """A term with the global levels and names for the client: no rows (one all-zero
+    placeholder row, so that :func:`~pyglmm.mixed.blocks.merge_same_factor` can stack
+    terms on one factor as it does in memory)."""
+    q = len(te.cnames)
+    return ReMat(
+        te.group,
+        te._labels_cache(),
+        np.zeros(1, dtype=np.intp),
+        np.zeros((1, q)),
+        te.cnames,
+        te.design,
+        te.factors,
+    )
 
 
 def reduced_blocks(
     terms: list[ReMat], sums: dict, keep: np.ndarray, p_full: int, weighted: bool
 ) -> LmmBlocks:
-    """Build :class:`LmmBlocks` from the reduced sums, keeping the X columns ``keep``."""
+    """:class:`LmmBlocks` from the reduced sums, keeping the X columns ``keep``.
+
+    Mirrors :meth:`LmmBlocks.__init__` from the point where the sums exist: the engine
+    terms (terms on one factor merged), the block layout, the Schur complement's map.
+    """
     blocks = object.__new__(LmmBlocks)
-    t0 = terms[0]
-    sizes = [t.ncols for t in terms[1:]]
+    blocks.terms = terms
+    blocks.eterms, blocks.emap = merge_same_factor(terms)
+    eterms = blocks.eterms
+    t0 = eterms[0]
+    sizes = [t.ncols for t in eterms[1:]]
     mz = int(sum(sizes))
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
     rest_idx = np.concatenate([np.arange(mz), mz + keep, [mz + p_full]]).astype(int)
-    blocks.terms = terms
     blocks.n = int(sums["n"])
     blocks.p = len(keep)
     blocks.weights = _weights_carrier(sums["sum_log_w"]) if weighted else None
     blocks.sqrtw = None
     blocks.X = None
-    blocks.y = None
+    blocks._Xw = blocks._z0w = blocks._Z0 = blocks._Zrest = None
     blocks.q0, blocks.n0 = t0.q, t0.nlevels
     blocks.A00 = sums["A00"]
     blocks.mz = mz
@@ -265,8 +280,13 @@ def reduced_blocks(
     blocks.R = R
     blocks._RT = R.T.tocsr()
     blocks.Arr = np.asfortranarray(sums["Arr"][np.ix_(rest_idx, rest_idx)])
+    blocks.schur_mode = blocks._choose_schur_mode()
+    if blocks.schur_mode == "map":
+        blocks._build_schur_map()
+    else:
+        blocks._build_dense_schur()
     blocks.Ry = np.asarray(sums["Ry"], dtype=float).reshape(-1)
-    blocks._build_schur_map()
+    blocks.y = blocks._yw = None
     return blocks
 
 
@@ -440,8 +460,9 @@ class DistributedLinearMixedModel(LinearMixedModel):
             if start is None
             else np.asarray(start, dtype=float)
         )
+        fg = obj.value_and_gradient if _use_gradient(self.optimizer, obj) else None
         with blas_threads(_fit_threads(self.blocks)):
-            opt = optimize_theta(obj, x0, self.theta_lower)
+            opt = optimize_theta(obj, x0, self.theta_lower, fun_grad=fg)
             conv = check_convergence(obj, opt.x, opt.fun, self.theta_lower, calc_derivs=check_conv)
         return DistributedLinearMixedModel(
             self.frame,
@@ -470,6 +491,7 @@ def lmer(
     contrasts: dict[str, str] | None = None,
     start: np.ndarray | None = None,
     calc_derivs: bool | None = None,
+    optimizer: str | None = None,
     max_client_memory: float = MAX_CLIENT_MEMORY,
 ) -> DistributedLinearMixedModel:
     """Fit a linear mixed model to a Dask DataFrame (called by :func:`pyglmm.lmer`).
@@ -572,18 +594,27 @@ def lmer(
     x0 = np.concatenate([t.theta_start() for t in terms]) if start is None else np.asarray(start)
     if calc_derivs is None:
         calc_derivs = n < 10_000
+    # as pyglmm.mixed.lmer.lmer from here on (same optimizer, checks and polish)
+    use_grad = _use_gradient(optimizer, obj)
     with blas_threads(_fit_threads(blocks)):
-        opt = optimize_theta(obj, x0, lower)
-        derivs = None
-        extra = 0
-        if calc_derivs and not is_singular(opt.x, lower):
+        fg = obj.value_and_gradient if use_grad else None
+        opt = optimize_theta(obj, x0, lower, fun_grad=fg)
+        conv = check_convergence(obj, opt.x, opt.fun, lower, calc_derivs=calc_derivs)
+        polish = calc_derivs or (len(x0) <= 4 and not use_grad)
+        if polish and not conv.singular:
             with np.errstate(divide="ignore", invalid="ignore"):
-                x, fx, g, H, extra = newton_polish(obj, opt.x, opt.fun, lower)
+                x, fx, _, _, extra = newton_polish(
+                    obj,
+                    opt.x,
+                    opt.fun,
+                    lower,
+                    max_iter=1,
+                    final_derivs=False,
+                    derivs=(conv.gradient, conv.hessian) if conv.gradient is not None else None,
+                )
+            conv.nevals += extra
             if fx < opt.fun:
                 opt = OptResult(x, fx, opt.nevals, opt.status, opt.message)
-            derivs = (g, H)
-        conv = check_convergence(obj, opt.x, opt.fun, lower, calc_derivs=calc_derivs, derivs=derivs)
-        conv.nevals += extra
     for msg in conv.messages:
         if msg.startswith("boundary (singular)"):
             warnings.warn(msg, SingularFitWarning, stacklevel=2)
@@ -602,6 +633,8 @@ def lmer(
         conv,
         0.0,
     )
+    model.optimizer = optimizer
+    model.optinfo["optimizer"] = "lbfgsb" if use_grad else "bobyqa"
     model.optinfo["seconds"] = time.perf_counter() - t0
     return model
 
