@@ -397,7 +397,7 @@ class LinearMixedModel:
         return new
 
     def _new_fit(self, blocks, reml, ynew, opt, conv, t0) -> LinearMixedModel:
-        return LinearMixedModel(
+        new = LinearMixedModel(
             self.frame,
             self.terms,
             blocks,
@@ -412,6 +412,13 @@ class LinearMixedModel:
             time.perf_counter() - t0,
             self.data_name,
         )
+        new._kept_columns = self._kept_columns
+        new.optimizer = self.optimizer
+        new.frame_weights_name = self.frame_weights_name
+        new.optinfo["optimizer"] = (
+            "lbfgsb" if _use_gradient(self.optimizer, new._objective) else "bobyqa"
+        )
+        return new
 
     # -- prediction and simulation ---------------------------------------------
     def _random_part(
