@@ -49,6 +49,7 @@ def assert_same_lmm(m0: LinearMixedModel, m1: LinearMixedModel) -> None:
         ("sleepstudy", "Reaction ~ Days + (Days | Subject)", True),
         ("Machines", "score ~ Machine + (1 | Worker/Machine)", False),
         ("Dyestuff", "Yield ~ 1 + (1 | Batch)", True),
+        ("sleepstudy", "Reaction ~ Days + (Days || Subject)", False),
     ],
 )
 def test_lmer_equals_in_memory(client, dataset, formula, reml):
