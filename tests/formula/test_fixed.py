@@ -60,3 +60,27 @@ def test_transform_rejects_new_levels(ceb):
     d = FixedDesign("res", ceb)
     with pytest.raises(DataError, match="new level"):
         d.transform(pd.DataFrame({"res": ["Lautoka"]}))
+
+
+def test_large_data_fast_path_equals_formulaic():
+    import pyglmm.formula.fixed as fixed
+
+    rng = np.random.default_rng(1)
+    n = fixed._FAST_PATH_MIN_ROWS + 1000
+    df = pd.DataFrame({"a": rng.standard_normal(n), "c": rng.standard_normal(n)})
+    df["f"] = pd.Categorical(rng.integers(0, 300, n))
+    df["g"] = pd.Categorical(rng.choice(["x", "y", "z"], n))
+    for rhs in ["a + f", "a*g + c:g + f", "0 + g + a"]:
+        fast = FixedDesign(rhs, df)
+        reference = FixedDesign.__new__(FixedDesign)
+        saved = fixed._FAST_PATH_MIN_ROWS
+        fixed._FAST_PATH_MIN_ROWS = 10**12
+        try:
+            reference.__init__(rhs, df)
+        finally:
+            fixed._FAST_PATH_MIN_ROWS = saved
+        assert fast.column_names == reference.column_names
+        assert fast.matrix.flags.f_contiguous  # the fast path was taken
+        np.testing.assert_array_equal(fast.matrix, reference.matrix)
+        new = df.iloc[:7]
+        np.testing.assert_array_equal(fast.transform(new), reference.transform(new))

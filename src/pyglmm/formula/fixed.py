@@ -22,6 +22,9 @@ from pyglmm.errors import DataError, FormulaError
 from pyglmm.formula.levels import as_r_factor
 
 _FACTOR_CALL = re.compile(r"\b(?:as\.factor|factor)\(")
+#: Above this many rows, simple designs skip formulaic's pandas assembly (see
+#: :meth:`FixedDesign._learn_on_sample`).
+_FAST_PATH_MIN_ROWS = 5000
 _LEVEL_SUFFIX = re.compile(r"^(?P<name>.*)\[(?P<kind>[A-Z]?\.)?(?P<level>[^\[\]]*)\]$")
 
 #: R's contrast names accepted in ``contrasts=`` and their formulaic spelling.
@@ -141,22 +144,115 @@ class FixedDesign:
         self.rhs = rhs
         self.contrasts = dict(contrasts or {})
         self._formulaic_rhs, self._display = to_formulaic(rhs, self.contrasts)
-        try:
-            matrix = Formula(self._formulaic_rhs).get_model_matrix(
-                data, output="pandas", na_action="ignore"
-            )
-        except Exception as exc:  # formulaic raises many kinds; re-raise with context
-            raise FormulaError(f"cannot build the model matrix for {rhs!r}: {exc}") from None
-        self.spec: ModelSpec = matrix.model_spec
         self._factor_levels: dict[str, list[Any]] = {
             col: list(data[col].cat.categories)
             for col in data.columns
             if isinstance(data[col].dtype, pd.CategoricalDtype)
         }
-        self.matrix = np.ascontiguousarray(matrix.to_numpy(dtype=float))
-        self._formulaic_names = list(matrix.columns)
+        fast = len(data) > _FAST_PATH_MIN_ROWS and self._learn_on_sample(data)
+        if not fast:
+            try:
+                matrix = Formula(self._formulaic_rhs).get_model_matrix(
+                    data, output="pandas", na_action="ignore"
+                )
+            except Exception as exc:  # formulaic raises many kinds; re-raise with context
+                raise FormulaError(f"cannot build the model matrix for {rhs!r}: {exc}") from None
+            self.spec: ModelSpec = matrix.model_spec
+            self._formulaic_names = list(matrix.columns)
+            self.matrix = np.ascontiguousarray(matrix.to_numpy(dtype=float))
         self.terms, self.assign = self._term_structure()
         self.column_names = self._r_column_names()
+
+    # -- fast path for large data -------------------------------------------
+    def _learn_on_sample(self, data: pd.DataFrame) -> bool:
+        """Build the model matrix without formulaic's per-column pandas work.
+
+        Applies when every column of the model matrix is a product of plain
+        numeric columns and indicator columns of factor levels (``x``,
+        ``f[T.b]``, ``x:f[T.b]``): the encoding is learned by formulaic on a
+        sample holding every factor level (plain columns carry no state), the
+        columns are filled directly into a Fortran-ordered array, and the sample
+        rows are checked against formulaic's own matrix. Returns False (and the
+        caller uses formulaic on all rows) whenever this does not apply.
+        """
+        first_rows = np.arange(min(len(data), 500))
+        extra = []
+        for col in self._factor_levels:
+            codes = data[col].cat.codes.to_numpy()
+            _, first = np.unique(codes, return_index=True)
+            extra.append(first)
+        rows = np.unique(np.concatenate([first_rows, *extra]))
+        sample = data.iloc[rows]
+        try:
+            matrix = Formula(self._formulaic_rhs).get_model_matrix(
+                sample, output="pandas", na_action="ignore"
+            )
+        except Exception:
+            return False
+        names = list(matrix.columns)
+        level_names = {c: [str(v) for v in lv] for c, lv in self._factor_levels.items()}
+        plan = []
+        for name in names:
+            if name == "Intercept":
+                plan.append([])
+                continue
+            pieces = []
+            for piece in _split_colon(name):
+                if piece in data.columns and not isinstance(data[piece].dtype, pd.CategoricalDtype):
+                    if not pd.api.types.is_numeric_dtype(data[piece].dtype):
+                        return False
+                    pieces.append((piece, None))
+                    continue
+                m = _LEVEL_SUFFIX.match(piece)
+                if (
+                    not m
+                    or m.group("kind") not in (None, "T.")
+                    or m.group("name") not in (self._factor_levels)
+                ):
+                    return False
+                levels = level_names[m.group("name")]
+                if m.group("level") not in levels:
+                    return False
+                pieces.append((m.group("name"), levels.index(m.group("level"))))
+            plan.append(pieces)
+        n = len(data)
+        # empty + fill: sequential first touch of the pages, much faster than the
+        # scattered page faults that np.zeros + scatter would cause
+        X = np.empty((n, len(names)), order="F")
+        X.fill(0.0)
+        codes_of = {c: data[c].cat.codes.to_numpy() for c in self._factor_levels}
+        values_of: dict[str, np.ndarray] = {}
+        # indicator columns of one factor alone: one scatter per factor
+        column_of_level: dict[str, np.ndarray] = {}
+        for j, pieces in enumerate(plan):
+            if len(pieces) == 1 and pieces[0][1] is not None:
+                var, level = pieces[0]
+                lookup = column_of_level.setdefault(
+                    var, np.full(len(level_names[var]) + 1, -1, dtype=np.intp)
+                )
+                lookup[level] = j
+        for var, lookup in column_of_level.items():
+            cols = lookup[codes_of[var]]  # code -1 (missing) maps to the last slot, -1
+            hit = np.flatnonzero(cols >= 0)
+            X[hit, cols[hit]] = 1.0
+        for j, pieces in enumerate(plan):
+            if len(pieces) == 1 and pieces[0][1] is not None:
+                continue
+            col = X[:, j]
+            col[:] = 1.0
+            for var, level in pieces:
+                if level is None:
+                    if var not in values_of:
+                        values_of[var] = data[var].to_numpy(dtype=float)
+                    col *= values_of[var]
+                else:
+                    col *= codes_of[var] == level
+        if not np.array_equal(X[rows], matrix.to_numpy(dtype=float), equal_nan=True):
+            return False
+        self.spec = matrix.model_spec
+        self._formulaic_names = names
+        self.matrix = X
+        return True
 
     # -- naming ------------------------------------------------------------
     def _term_structure(self) -> tuple[list[str], np.ndarray]:
