@@ -285,6 +285,9 @@ def test_summary_layout():
     assert "<pre>" in m._repr_html_()
     s25 = str(fit("cbpp_agq25").summary())
     assert "Gauss-Hermite Quadrature, nAGQ = 25) [glmerMod]" in s25
+    for name in ("cbpp_agq25", "cbpp_nagq0"):
+        head = str(fit(name).summary()).splitlines()[:3]
+        assert head == load(name)["summary"].splitlines()[:3]
 
 
 def test_negative_binomial_glmer_nb():

@@ -8,14 +8,21 @@ import math
 import numpy as np
 
 
-def _sig_decimals(values, digits: int = 4, cap: int = 10) -> int:
-    """Decimals so that every non-zero value shows ``digits`` significant digits (R's format)."""
+def _sig_decimals(values, digits: int = 4, cap: int = 10, strip: bool = True) -> int:
+    """Decimals R's ``format(x, digits=)`` uses for a column: each value rounded to ``digits``
+    significant digits, trailing zeros dropped; the most decimals any value then needs."""
     v = np.abs(np.asarray(values, dtype=float))
     v = v[np.isfinite(v) & (v > 0)]
     if v.size == 0:
         return 0
-    d = int(np.max(digits - 1 - np.floor(np.log10(v))))
-    return max(0, min(cap, d))
+    best = 0
+    for x in v:
+        d = int(digits - 1 - math.floor(math.log10(x)))
+        r = round(x, d)
+        while strip and d > 0 and round(x, d - 1) == r:
+            d -= 1
+        best = max(best, d)
+    return max(0, min(cap, best))
 
 
 def _fmt_col(values, decimals: int) -> list[str]:
@@ -44,7 +51,8 @@ def _format_pvals(p: np.ndarray) -> list[str]:
         m, e = f"{p[i]:.2e}".split("e")
         out[i] = f"{m}e{int(e):03d}" if int(e) < 0 else f"{m}e+{int(e):02d}"
         out[i] = out[i].replace("e-0", "e-") if abs(int(e)) >= 10 else out[i]
-    tiny = "<2e-16" if all(v < eps for v in p) else "< 2e-16"  # as R's format.pval
+    # R pads "<2e-16" to the width of scientific p-values when the column has some
+    tiny = "< 2e-16" if sci_idx else "<2e-16"
     for i, v in enumerate(p):
         if v < eps:
             out[i] = tiny
@@ -97,10 +105,8 @@ class GlmerSummary:
 
     def header(self) -> list[str]:
         m = self.model
-        if m.nagq > 1:
+        if m.nagq != 1:  # lme4 prints nAGQ = 0 this way too
             meth = f"(Adaptive\n  Gauss-Hermite Quadrature, nAGQ = {m.nagq}) [glmerMod]"
-        elif m.nagq == 0:
-            meth = "(Laplace\n  Approximation, nAGQ = 0: fixed effects inside PIRLS) [glmerMod]"
         else:
             meth = "(Laplace\n  Approximation) [glmerMod]"
         fam = m.family
@@ -171,7 +177,7 @@ class GlmerSummary:
                             & (cov_rows["var1"] == names[j])
                             & (cov_rows["var2"] == names[i])
                         ]
-                        cors.append(f"{float(hit['sdcor'].iloc[0]):5.2f}" if len(hit) else "")
+                        cors.append(f"{float(hit['sdcor'].iloc[0]):.2f}" if len(hit) else "")
                     row.append(" ".join(cors))
                 rows.append(row)
         lines = [" " + x for x in _table(rows, [False] * len(header))]
@@ -189,7 +195,7 @@ class GlmerSummary:
         stat_name = tab.columns[2]
         z = tab[stat_name].to_numpy()
         p = tab["Pr(>|z|)"].to_numpy()
-        dec = _sig_decimals([np.min(np.abs(se))], 4)
+        dec = _sig_decimals([np.min(np.abs(se))], 4, strip=False)  # printCoefmat's rule
         dz = min(3, _sig_decimals(z, 4))
         pv = _format_pvals(p)
         rows = [["", "Estimate", "Std. Error", stat_name, "Pr(>|z|)", ""]]
