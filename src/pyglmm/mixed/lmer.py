@@ -515,8 +515,16 @@ class LinearMixedModel:
         )
 
     # -- tables and printing -----------------------------------------------------
-    def coef_table(self) -> pd.DataFrame:
-        """Estimate, Std. Error, t value (as lme4's summary)."""
+    def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
+        """Estimate, Std. Error, t value (as lme4's summary).
+
+        With ``ddf="Satterthwaite"`` or ``"Kenward-Roger"`` the table adds the
+        denominator degrees of freedom and p-values of lmerTest's t-tests.
+        """
+        if ddf is not None and str(ddf).lower() != "lme4":
+            from pyglmm.inference.lmm_tests import coef_table
+
+            return coef_table(self, ddf=ddf)
         return pd.DataFrame(
             {
                 "Estimate": self.fixef,
@@ -549,11 +557,88 @@ class LinearMixedModel:
         d = np.sqrt(np.diag(V))
         return pd.DataFrame(V / np.outer(d, d), index=self.vcov.index, columns=self.vcov.columns)
 
-    def summary(self, correlation: bool | None = None):
-        """lme4-style summary (print it); see :class:`pyglmm.mixed.summary_lmm.LmerSummary`."""
-        from pyglmm.mixed.summary_lmm import LmerSummary
+    def summary(self, correlation: bool | None = None, ddf: str | None = None):
+        """lme4-style summary (print it); see :class:`pyglmm.mixed.summary_lmm.LmerSummary`.
 
-        return LmerSummary(self, correlation=correlation)
+        ``ddf="Satterthwaite"`` or ``"Kenward-Roger"`` prints lmerTest's summary,
+        with t-tests on those degrees of freedom.
+        """
+        if ddf is None or str(ddf).lower() == "lme4":
+            from pyglmm.mixed.summary_lmm import LmerSummary
+
+            return LmerSummary(self, correlation=correlation)
+        from pyglmm.inference.lmm_summary import lmm_summary
+
+        return lmm_summary(self, ddf=ddf, correlation=correlation)
+
+    # -- inference (pyglmm.inference) -------------------------------------------
+    def anova(self, type: int | str = 3, ddf: str = "Satterthwaite"):
+        """F tests of the fixed-effect terms, as lmerTest's ``anova`` (types 1 and 3)."""
+        from pyglmm.inference.lmm_tests import lmm_anova
+
+        return lmm_anova(self, type=type, ddf=ddf)
+
+    @classmethod
+    def _anova_compare(cls, models: list, **kw: Any):
+        """Likelihood-ratio tests of nested fits, as lme4's ``anova(m0, m1)``."""
+        from pyglmm.inference.lrt import lrt_table
+
+        return lrt_table(models, **kw)
+
+    def confint(self, parm=None, level: float = 0.95, method: str = "profile", **kw: Any):
+        """Confidence intervals: ``"profile"`` (lme4's default), ``"wald"`` or ``"boot"``."""
+        from pyglmm.inference.confint import confint
+
+        return confint(self, parm=parm, level=level, method=method, **kw)
+
+    def profile(self, which=None, **kw: Any):
+        """Likelihood profiles of the parameters, as lme4's ``profile``."""
+        from pyglmm.inference.profile import profile
+
+        return profile(self, which, **kw)
+
+    def vcov_kr(self) -> pd.DataFrame:
+        """Kenward-Roger adjusted covariance of the fixed effects (as pbkrtest)."""
+        from pyglmm.inference.kenward_roger import vcov_kr
+
+        return vcov_kr(self)
+
+    def bootstrap(self, nsim: int = 500, seed: int | None = None, **kw: Any):
+        """Parametric bootstrap, as lme4's ``bootMer`` (see :func:`pyglmm.bootstrap`)."""
+        from pyglmm.inference.bootstrap import bootstrap
+
+        return bootstrap(self, nsim=nsim, seed=seed, **kw)
+
+    # -- plots (pyglmm.plots.mixed) ------------------------------------------------
+    def plot_ranef(self, level: float = 0.95, **kw: Any):
+        """Caterpillar plot of the conditional modes with intervals."""
+        from pyglmm.plots.mixed import caterpillar_plot
+
+        return caterpillar_plot(self, level=level, **kw)
+
+    def plot_residuals(self):
+        """Residuals against fitted values."""
+        from pyglmm.plots.mixed import residuals_vs_fitted
+
+        return residuals_vs_fitted(self)
+
+    def plot_qq(self):
+        """Normal QQ plot of the residuals."""
+        from pyglmm.plots.mixed import qq_residuals
+
+        return qq_residuals(self)
+
+    def plot_qq_ranef(self):
+        """Normal QQ plots of the conditional modes, one panel per term."""
+        from pyglmm.plots.mixed import qq_ranef
+
+        return qq_ranef(self)
+
+    def plot_profile(self, prof=None, **kw: Any):
+        """Profile zeta plots (as lme4's ``xyplot(profile(m))``)."""
+        from pyglmm.plots.mixed import profile_plot
+
+        return profile_plot(self, prof=prof, **kw)
 
     def __repr__(self) -> str:
         from pyglmm.mixed.summary_lmm import short_repr
