@@ -49,10 +49,7 @@ def test_machines_two_way_with_anova(client):
     assert_same_lm(m0, m1)
     a0, a1 = m0.anova(), m1.anova()
     np.testing.assert_allclose(a1.sum_sq.to_numpy(), a0.sum_sq.to_numpy(), rtol=RTOL)
-    s0, s1 = str(m0.summary()), str(m1.summary())
-    assert s1.split("Coefficients:")[1] == s0.split("Coefficients:")[1]
-    # the min and max of the residuals are exact
-    assert s1.split("Residuals:")[1].split()[5] == s0.split("Residuals:")[1].split()[5]
+    assert str(m1.summary()) == str(m0.summary())
 
 
 def test_weighted_with_zero_weights_and_empty_partition(client, partitioned, uneven_frame):

@@ -64,8 +64,8 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
     * diagnostics that need every row on the client (``hat_values``, ``cooks_distance``,
       ``influence``, ``plot``) and refits (profile ``confint``, ``anova``) raise
       :class:`~pyglmm.distributed.rows.DistributedNotSupported`;
-    * the deviance-residual quartiles of ``summary()`` are Dask's approximate quantiles
-      (min and max exact).
+    * the deviance-residual quartiles of ``summary()`` are exact up to 10⁶ rows, then
+      Dask's approximate quantiles (min and max exact).
 
     Extra attributes: ``passes`` (number of passes over the data).
     """
@@ -217,7 +217,7 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
 
     # ------------------------------------------------------------ output and inference
     def summary(self, dispersion: float | None = None):
-        """R's ``summary.glm``; the deviance-residual quartiles are approximate (Dask)."""
+        """R's ``summary.glm`` (residual quartiles approximate beyond 10⁶ rows)."""
         from pyglmm.glm.summary_glm import GLMSummary
 
         dres = self.residuals("deviance")
@@ -225,7 +225,7 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
             # R's type-7 quantiles of these five numbers are the numbers themselves,
             # so the printed summary shows them unchanged.
             values = pd.Series(
-                approximate_quantiles(dres), index=["Min", "1Q", "Median", "3Q", "Max"]
+                approximate_quantiles(dres, self.nobs), index=["Min", "1Q", "Median", "3Q", "Max"]
             )
         else:
             values = dres.compute()

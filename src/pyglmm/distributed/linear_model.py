@@ -121,7 +121,7 @@ class DistributedLinearModel(RowsOnClusterMixin, LinearModel):
     """A linear model fitted to a Dask DataFrame (same attributes as :class:`LinearModel`).
 
     ``fitted``, ``linear_predictor`` and ``residuals()`` are lazy Dask Series; the
-    residual quartiles of ``summary()`` are Dask's approximate quantiles (min and max
+    residual quartiles of ``summary()`` are approximate beyond 10⁶ rows (min and max
     exact); type II ANOVA (refits) and row diagnostics raise
     :class:`~pyglmm.distributed.rows.DistributedNotSupported`. ``passes`` counts the
     passes over the data (three).
@@ -249,12 +249,12 @@ class DistributedLinearModel(RowsOnClusterMixin, LinearModel):
         return lazy_rows(self.frame, self.family, self.coef.to_numpy(), type)
 
     def summary(self) -> LinearModelSummary:
-        """R's ``summary.lm``; the residual quartiles are approximate (Dask)."""
+        """R's ``summary.lm`` (residual quartiles approximate beyond 10⁶ rows)."""
         r = self.residuals("pearson")  # sqrt(w) e, zero for zero-weight cases
         if self.df_resid > 5:
             # R's type-7 quantiles of these five numbers are the numbers themselves,
             # so the in-memory summary code prints them unchanged.
-            values = approximate_quantiles(r)
+            values = approximate_quantiles(r, self._nobs_all)
             labels = pd.Index(["Min", "1Q", "Median", "3Q", "Max"])
         else:
             computed = r.compute()

@@ -38,7 +38,6 @@ a :class:`~pyglmm.errors.PyglmmError` naming the terms when it exceeds
 
 from __future__ import annotations
 
-import copy
 import time
 import warnings
 from dataclasses import dataclass
@@ -320,7 +319,7 @@ class DistributedLinearMixedModel(LinearMixedModel):
     not kept (``None``); ``weights`` is the weights' column name (or None).
     ``simulate``, ``refit(y)`` and the parametric bootstrap need the rows and raise
     :class:`~pyglmm.distributed.rows.DistributedNotSupported`. The scaled-residual
-    quartiles of ``summary()`` are Dask's approximate quantiles (min, max exact).
+    quartiles of ``summary()`` are approximate beyond 10⁶ rows (min, max exact).
     """
 
     def __init__(
@@ -417,16 +416,15 @@ class DistributedLinearMixedModel(LinearMixedModel):
             return self._rows("pearson_scaled" if scaled else "pearson")
         return self._rows("scaled" if scaled else "response")
 
-    def summary(self, correlation: bool | None = None):
-        """lme4-style summary; the scaled-residual quartiles are approximate (Dask)."""
-        from pyglmm.mixed.summary_lmm import LmerSummary
-
-        values = approximate_quantiles(self.residuals("pearson", scaled=True))
-        proxy = copy.copy(self)
+    def summary(self, *args: Any, **kwargs: Any):
+        """lme4-style summary (as the in-memory model's); the scaled-residual quartiles are
+        exact up to 10⁶ rows, then Dask's approximate quantiles (min and max exact)."""
+        values = pd.Series(approximate_quantiles(self.residuals("pearson", scaled=True), self.nobs))
+        proxy = object.__new__(_RowlessStandIn)
+        proxy.__dict__.update(self.__dict__)
         # the type-7 quartiles of these five numbers are the numbers themselves
-        proxy.residuals = lambda *a, **k: pd.Series(values)  # type: ignore[method-assign]
-        proxy.weights = self.weights
-        return LmerSummary(proxy, correlation=correlation)
+        proxy._quartiles = values
+        return LinearMixedModel.summary(proxy, *args, **kwargs)
 
     def predict(self, newdata: Any = None, *, re_form: Any = None, allow_new_levels=False):
         """Predictions on pandas ``newdata`` (as the in-memory model); on the fitted rows
@@ -477,6 +475,15 @@ class DistributedLinearMixedModel(LinearMixedModel):
             conv,
             time.perf_counter() - t0,
         )
+
+
+class _RowlessStandIn(LinearMixedModel):
+    """A distributed LMM seen by the in-memory summary: residuals are five quantiles."""
+
+    _quartiles: pd.Series
+
+    def residuals(self, type: str = "response", scaled: bool = False) -> pd.Series:
+        return self._quartiles
 
 
 # ---------------------------------------------------------------------- entry point

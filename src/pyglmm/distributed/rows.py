@@ -74,13 +74,21 @@ def lazy_rows(frame, family, beta: np.ndarray, what: str) -> Any:
     )
 
 
-def approximate_quantiles(series: Any) -> np.ndarray:
-    """Min, quartiles and max of a lazy Series, computed on the cluster.
+#: Up to this many rows the summaries' residual quartiles are exact (the residuals,
+#: 8 bytes a row, are brought to the client); beyond, Dask's approximate quantiles.
+EXACT_QUANTILES_MAX_ROWS = 1_000_000
 
-    Dask's quantiles of a Series merge per-partition percentiles: min and max are
-    exact, the quartiles approximate (exact when there is one partition).
+
+def approximate_quantiles(series: Any, nobs: int | None = None) -> np.ndarray:
+    """Min, quartiles and max of a lazy Series (R's type 7).
+
+    Exact when ``nobs <= EXACT_QUANTILES_MAX_ROWS``; otherwise Dask's quantiles, which
+    merge per-partition percentiles: min and max exact, the quartiles approximate.
     """
-    q = series.quantile([0, 0.25, 0.5, 0.75, 1.0]).compute()
+    probs = [0, 0.25, 0.5, 0.75, 1.0]
+    if nobs is not None and nobs <= EXACT_QUANTILES_MAX_ROWS:
+        return np.quantile(series.compute().to_numpy(dtype=float), probs)
+    q = series.quantile(probs).compute()
     return np.asarray(q, dtype=float)
 
 
