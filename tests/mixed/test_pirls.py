@@ -166,3 +166,22 @@ def test_glmer_public_entry_point():
     m = pg.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cb, "binomial", nagq=0)
     assert m.nagq == 0
     assert np.isfinite(m.loglik)
+
+
+def test_quasi_newton_steps_reach_the_same_modes():
+    """PIRLS with the previous call's factor (quasi-Newton steps) and with fresh Newton
+    steps only give the same modes and Laplace deviance."""
+    terms, X, resp, _, _ = _problem("y ~ x + (1 | a) + (1 | b)")
+    quasi, newton = Pirls(terms, X, resp), Pirls(terms, X, resp)
+    newton.reuse_factor = False
+    points = [
+        (np.array([0.8, 0.3]), np.array([0.1, 0.4])),
+        (np.array([0.7, 0.35]), np.array([0.15, 0.45])),
+        (np.array([0.72, 0.33]), np.array([0.12, 0.42])),
+    ]
+    for theta, beta in points:
+        a = quasi.laplace(theta, beta)
+        b = newton.laplace(theta, beta)
+        assert a == pytest.approx(b, rel=1e-10)
+        np.testing.assert_allclose(quasi.state.u0, newton.state.u0, atol=1e-7)
+    assert quasi.quasi_iterations > 0
