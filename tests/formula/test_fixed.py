@@ -84,3 +84,9 @@ def test_large_data_fast_path_equals_formulaic():
         np.testing.assert_array_equal(fast.matrix, reference.matrix)
         new = df.iloc[:7]
         np.testing.assert_array_equal(fast.transform(new), reference.transform(new))
+
+
+def test_transform_ignores_factors_the_formula_does_not_use(ceb):
+    d = FixedDesign("res", ceb)
+    new = pd.DataFrame({"res": ["urban"], "educ": ["a level never seen"]})
+    np.testing.assert_array_equal(d.transform(new), [[1.0, 0.0, 1.0]])

@@ -19,6 +19,7 @@ import pandas as pd
 from formulaic import Formula, ModelSpec
 
 from pyglmm.errors import DataError, FormulaError
+from pyglmm.formula.expressions import referenced_names
 from pyglmm.formula.levels import as_r_factor
 
 _FACTOR_CALL = re.compile(r"\b(?:as\.factor|factor)\(")
@@ -144,10 +145,12 @@ class FixedDesign:
         self.rhs = rhs
         self.contrasts = dict(contrasts or {})
         self._formulaic_rhs, self._display = to_formulaic(rhs, self.contrasts)
+        # only the factors this right-hand side uses (not, e.g., grouping factors)
+        used = set(referenced_names(rhs))
         self._factor_levels: dict[str, list[Any]] = {
             col: list(data[col].cat.categories)
             for col in data.columns
-            if isinstance(data[col].dtype, pd.CategoricalDtype)
+            if col in used and isinstance(data[col].dtype, pd.CategoricalDtype)
         }
         fast = len(data) > _FAST_PATH_MIN_ROWS and self._learn_on_sample(data)
         if not fast:
