@@ -660,9 +660,15 @@ def _bar_design(eb, frame: DistributedFrame) -> FixedDesign:
 
 
 def _check_client_memory(encoders: list[TermEncoder], p: int, limit: float) -> None:
+    # terms on one grouping factor are merged into one engine term (as in memory)
+    groups: dict[tuple, list[int]] = {}
+    for te in encoders:
+        key = (te.group, te.factors)
+        groups.setdefault(key, [te.nlevels, 0])[1] += len(te.cnames)
+    sizes = list(groups.values())
     t0 = encoders[0]
-    q0, n0 = len(t0.cnames), t0.nlevels
-    mz = sum(te.nlevels * len(te.cnames) for te in encoders[1:])
+    n0, q0 = sizes[0]
+    mz = sum(nl * q for nl, q in sizes[1:])
     m = mz + p + 1
     need = 8.0 * (m * m + n0 * q0 * q0 + n0 * q0 * (p + 1))
     if need > limit:
