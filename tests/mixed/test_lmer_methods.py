@@ -69,3 +69,11 @@ def test_plot_methods_return_figures(sleep_models):
     m = sleep_models[1]
     for fig in (m.plot_ranef(), m.plot_residuals(), m.plot_qq(), m.plot_qq_ranef()):
         assert fig.axes
+
+
+def test_glmer_shares_the_plot_methods():
+    cbpp = pg.datasets.load("cbpp")
+    g = pg.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, "binomial")
+    fig = g.plot_ranef()
+    (ax,) = fig.axes
+    assert len(ax.lines) + len(ax.collections) > 0

@@ -54,6 +54,7 @@ from pyglmm.mixed.pirls import GlmmResponse, Pirls, PirlsError
 from pyglmm.mixed.quadrature import agq_deviance, check_agq_model
 from pyglmm.mixed.remat import ReMat
 from pyglmm.mixed.varcorr import varcorr_frame
+from pyglmm.plots.mixed import MixedPlotsMixin
 
 _SUPPORTED = ("binomial", "poisson", "Gamma", "inverse.gaussian", "negative.binomial")
 
@@ -202,7 +203,7 @@ def _stage2_fun(pirls: Pirls, ntheta: int, nagq: int):
 # result class
 
 
-class GeneralizedLinearMixedModel:
+class GeneralizedLinearMixedModel(MixedPlotsMixin):
     """A fitted GLMM (the result of :func:`glmer`).
 
     Attributes

@@ -37,6 +37,7 @@ from pyglmm.mixed.lmm_objective import LmmObjective
 from pyglmm.mixed.optimizer import OptResult, newton_polish, optimize_theta
 from pyglmm.mixed.remat import ReMat
 from pyglmm.mixed.varcorr import term_covariances, varcorr_frame
+from pyglmm.plots.mixed import MixedPlotsMixin
 
 
 def _fit_threads(blocks: LmmBlocks) -> int | None:
@@ -90,7 +91,7 @@ def _drop_rank_deficient(X: np.ndarray, names: list[str], tol: float = 1e-7) -> 
     return np.asarray(keep, dtype=int)
 
 
-class LinearMixedModel:
+class LinearMixedModel(MixedPlotsMixin):
     """A fitted linear mixed model (the result of :func:`lmer`).
 
     Attributes
@@ -608,37 +609,6 @@ class LinearMixedModel:
         from pyglmm.inference.bootstrap import bootstrap
 
         return bootstrap(self, nsim=nsim, seed=seed, **kw)
-
-    # -- plots (pyglmm.plots.mixed) ------------------------------------------------
-    def plot_ranef(self, level: float = 0.95, **kw: Any):
-        """Caterpillar plot of the conditional modes with intervals."""
-        from pyglmm.plots.mixed import caterpillar_plot
-
-        return caterpillar_plot(self, level=level, **kw)
-
-    def plot_residuals(self):
-        """Residuals against fitted values."""
-        from pyglmm.plots.mixed import residuals_vs_fitted
-
-        return residuals_vs_fitted(self)
-
-    def plot_qq(self):
-        """Normal QQ plot of the residuals."""
-        from pyglmm.plots.mixed import qq_residuals
-
-        return qq_residuals(self)
-
-    def plot_qq_ranef(self):
-        """Normal QQ plots of the conditional modes, one panel per term."""
-        from pyglmm.plots.mixed import qq_ranef
-
-        return qq_ranef(self)
-
-    def plot_profile(self, prof=None, **kw: Any):
-        """Profile zeta plots (as lme4's ``xyplot(profile(m))``)."""
-        from pyglmm.plots.mixed import profile_plot
-
-        return profile_plot(self, prof=prof, **kw)
 
     def __repr__(self) -> str:
         from pyglmm.mixed.summary_lmm import short_repr

@@ -214,3 +214,28 @@ __all__ = [
     "qq_residuals",
     "residuals_vs_fitted",
 ]
+
+
+class MixedPlotsMixin:
+    """Plot methods shared by :class:`~pyglmm.mixed.lmer.LinearMixedModel` and
+    :class:`~pyglmm.mixed.glmer.GeneralizedLinearMixedModel`."""
+
+    def plot_ranef(self, level: float = 0.95, **kw: Any) -> Figure:
+        """Caterpillar plot of the conditional modes with intervals."""
+        return caterpillar_plot(self, level=level, **kw)
+
+    def plot_residuals(self) -> Figure:
+        """Residuals against fitted values."""
+        return residuals_vs_fitted(self)
+
+    def plot_qq(self) -> Figure:
+        """Normal QQ plot of the residuals."""
+        return qq_residuals(self)
+
+    def plot_qq_ranef(self) -> Figure:
+        """Normal QQ plots of the conditional modes, one panel per term."""
+        return qq_ranef(self)
+
+    def plot_profile(self, prof: Any = None, **kw: Any) -> Figure:
+        """Profile zeta plots (as lme4's ``xyplot(profile(m))``)."""
+        return profile_plot(self, prof=prof, **kw)
