@@ -4,8 +4,10 @@ The data are generated partition by partition on the workers (``dd.from_map``), 
 never exist in one place: every pass over the data regenerates each partition, as a
 pass over files would re-read them. For each model and each number of workers (one
 worker process per core, one thread each) the script reports the wall time of the fit,
-the number of passes over the data and the peak memory of the client process (resident
-set size sampled every 20 ms during the fit, minus the size before it).
+the number of passes over the data, the CPU seconds the workers spent (the work, which a
+busy machine does not distort), the machine's load average before the fit, and the peak
+memory of the client process (resident set size sampled every 20 ms during the fit, minus
+the size before it).
 
 Usage::
 
@@ -100,6 +102,18 @@ class PeakRSS:
         self.peak = max(self.peak, _rss_mib())
 
 
+def _cpu_of_this_process() -> float:
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+def _worker_cpu(client) -> float:
+    """CPU seconds used so far by all worker processes."""
+    return float(sum(client.run(_cpu_of_this_process).values()))
+
+
 def fit(kind: str, ddf):
     import pyglmm as pg
 
@@ -125,16 +139,21 @@ def run(kind: str, rows: int, partitions: int, workers: int, seed: int, check: b
     ):
         client.run(lambda: __import__("pyglmm"))  # warm the workers' imports
         ddf = make_frame(kind, rows, partitions, seed)
+        cpu0 = _worker_cpu(client)
+        load = os.getloadavg()[0]
         with PeakRSS() as mem:
             t0 = time.perf_counter()
             m = fit(kind, ddf)
             seconds = time.perf_counter() - t0
+        worker_cpu = _worker_cpu(client) - cpu0
         out = {
             "model": kind,
             "rows": rows,
             "partitions": partitions,
             "workers": workers,
             "seconds": round(seconds, 2),
+            "worker_cpu_seconds": round(worker_cpu, 1),
+            "load_average_before": round(load, 1),
             "client_rss_before_mib": round(mem.base, 1),
             "client_peak_increase_mib": round(mem.peak - mem.base, 1),
         }
