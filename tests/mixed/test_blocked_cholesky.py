@@ -148,3 +148,43 @@ def test_analytic_gradient_equals_finite_differences(formula, dataset, wcol, the
     th0 = theta.copy()
     th0[0] = 0.0
     assert obj.value_and_gradient(th0)[1][0] == 0.0
+
+
+@pytest.mark.parametrize("mode", ["map", "dense"])
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("formula,dataset,wcol,theta", GRAD_CASES)
+def test_average_information_equals_dense_formula(formula, dataset, wcol, theta, reml, mode):
+    # average information of −ℓ in (θ, σ²): ½ yᵀP V_a P V_b P y with V = σ²(ZΛΛᵀZᵀ + W⁻¹),
+    # V_θk = 2σ²θ_k Z_kZ_kᵀ, V_σ² = V/σ², at σ̂²; profiled over σ² (Schur complement),
+    # doubled for the −2ℓ scale, plus the exact ∂²V/∂θ_k² term g_k/θ_k
+    from pyglmm.mixed.lmm_objective import LmmObjective
+
+    data = pg.datasets.load(dataset)
+    mf = model_frame(formula, data, weights=wcol)
+    terms = random_terms(mf.random, mf.data)
+    blocks = LmmBlocks(terms, mf.X, mf.y, mf.weights, schur_mode=mode)
+    obj = LmmObjective(blocks, reml=reml)
+    theta = np.asarray(theta, dtype=float)
+    _, g = obj.value_and_gradient(theta)
+    H = obj.factor.hessian_ai(reml, g)
+    g2, H2 = obj.derivatives(theta)  # same factor reused
+    np.testing.assert_array_equal(g2, g)
+    np.testing.assert_array_equal(H2, H)
+
+    X, y = mf.X, mf.y
+    n, p = X.shape
+    w = np.ones(n) if mf.weights is None else mf.weights
+    Zs = [t.sparse().toarray() for t in blocks.eterms]
+    V0 = sum(th**2 * Z @ Z.T for th, Z in zip(theta, Zs, strict=True)) + np.diag(1.0 / w)
+    V0i = np.linalg.inv(V0)
+    P0 = V0i - V0i @ X @ np.linalg.solve(X.T @ V0i @ X, X.T @ V0i)
+    s2 = y @ P0 @ y / (n - p if reml else n)
+    P = P0 / s2
+    Vd = [2 * s2 * th * Z @ Z.T for th, Z in zip(theta, Zs, strict=True)] + [V0]
+    Py = P @ y
+    K = len(theta)
+    AI = np.array(
+        [[0.5 * (Vd[a] @ Py) @ P @ (Vd[b] @ Py) for b in range(K + 1)] for a in range(K + 1)]
+    )
+    expected = 2 * (AI[:K, :K] - np.outer(AI[:K, K], AI[K, :K]) / AI[K, K]) + np.diag(g / theta)
+    np.testing.assert_allclose(H, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())

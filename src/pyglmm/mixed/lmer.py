@@ -74,7 +74,23 @@ def _use_gradient(optimizer: str | None, obj: LmmObjective) -> bool:
 
 def _drop_rank_deficient(X: np.ndarray, names: list[str], tol: float = 1e-7) -> np.ndarray:
     """Indices of the columns to keep: a column is dropped when it is (numerically)
-    a linear combination of the columns kept before it (R's ``qr`` with ``tol = 1e-7``)."""
+    a linear combination of the columns kept before it (R's ``qr`` with ``tol = 1e-7``).
+
+    One Householder QR (LAPACK) decides the common full-rank case: ``|R_jj|`` is the
+    norm of column j's residual on all columns before it, so when every
+    ``|R_jj| > tol ‖x_j‖`` no column is dropped.  Otherwise the columns are checked
+    one by one against those kept (Gram-Schmidt with reorthogonalization).
+    """
+    from scipy.linalg import qr
+
+    n, p = X.shape
+    if p == 0:
+        return np.zeros(0, dtype=int)
+    if n >= p and np.all(np.isfinite(X)):
+        Rf = qr(X, mode="r", check_finite=False)[0]
+        norms = np.sqrt(np.einsum("ij,ij->j", X, X))
+        if np.all(np.abs(np.diagonal(Rf)[:p]) > tol * norms) and np.all(norms > 0):
+            return np.arange(p)
     keep: list[int] = []
     Q = np.zeros((X.shape[0], 0))
     for j in range(X.shape[1]):
@@ -387,9 +403,11 @@ class LinearMixedModel(MixedPlotsMixin):
             if start is None
             else np.asarray(start, dtype=float)
         )
-        fg = obj.value_and_gradient if _use_gradient(self.optimizer, obj) else None
+        use_grad = _use_gradient(self.optimizer, obj)
+        fg = obj.value_and_gradient if use_grad else None
+        dv = obj.derivatives if use_grad else None
         with blas_threads(_fit_threads(blocks)):
-            opt = optimize_theta(obj, x0, self.theta_lower, fun_grad=fg)
+            opt = optimize_theta(obj, x0, self.theta_lower, fun_grad=fg, derivs=dv)
             if check_conv:
                 conv = check_convergence(obj, opt.x, opt.fun, self.theta_lower)
             else:
@@ -693,8 +711,10 @@ def lmer(
         Compute the finite-difference gradient/Hessian for lme4's convergence
         checks (default as lme4: only when n < 10 000).
     optimizer : {"bobyqa", "lbfgsb"}, optional
-        BOBYQA (lme4's nloptwrap default) or L-BFGS-B with the analytic gradient
-        (scalar terms only).  Default: L-BFGS-B for n ≥ 10 000 with scalar terms.
+        BOBYQA (lme4's nloptwrap default) or the gradient path (scalar terms only):
+        Newton iterations with the analytic gradient and the average-information
+        Hessian, continued by L-BFGS-B when they stop near a bound.  Default: the
+        gradient path for n ≥ 10 000 with scalar terms.
 
     Returns
     -------
@@ -748,7 +768,8 @@ def lmer(
     use_grad = _use_gradient(optimizer, obj)
     with blas_threads(_fit_threads(blocks)):
         fg = obj.value_and_gradient if use_grad else None
-        opt = optimize_theta(obj, x0, lower, fun_grad=fg)
+        dv = obj.derivatives if use_grad else None
+        opt = optimize_theta(obj, x0, lower, fun_grad=fg, derivs=dv)
         # lme4's convergence checks at the optimizer's result (its derivatives are
         # lme4's deriv12, computed when n < 10 000)
         conv = check_convergence(obj, opt.x, opt.fun, lower, calc_derivs=calc_derivs)

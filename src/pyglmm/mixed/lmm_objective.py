@@ -84,6 +84,22 @@ class LmmObjective:
             return v, np.zeros(len(theta))
         return v, f.gradient(self.reml)
 
+    def derivatives(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient and average-information Hessian at ``θ`` (scalar terms; see
+        :meth:`BlockedCholesky.gradient` and :meth:`BlockedCholesky.hessian_ai`).
+
+        Reuses the factorization of the latest call when it was made at ``θ``.
+        """
+        f = self.factor
+        theta = np.asarray(theta, dtype=float)
+        if not (f.ok and f.theta is not None and np.array_equal(f.theta, theta)):
+            self.nevals += 1
+            if not f.update(theta):
+                nan = np.full(len(theta), np.nan)
+                return nan, np.full((len(theta), len(theta)), np.nan)
+        g = f.gradient(self.reml)
+        return g, f.hessian_ai(self.reml, g)
+
     def deviance_fixed_beta(self, theta: np.ndarray, beta: np.ndarray) -> float:
         """ML deviance at ``(θ, β)`` profiled over σ only (for profiling β)."""
         f = self.factor

@@ -164,6 +164,107 @@ def lbfgsb(
     return OptResult(np.asarray(x), fx, count[0], 1 if res.success else -1, msg, np.asarray(res.x))
 
 
+def newton_ai(
+    fun: Callable[[np.ndarray], float],
+    derivs: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    x0: np.ndarray,
+    lower: np.ndarray,
+    *,
+    maxiter: int = 30,
+    dec_tol: float = 1e-6,
+) -> tuple[OptResult, bool]:
+    """Damped Newton iterations with an approximate Hessian (average information).
+
+    ``derivs(x)`` returns the gradient and an approximate Hessian at ``x``, the
+    point of the latest ``fun`` call (so an implementation may reuse the
+    factorization made by ``fun``).  Each iteration takes the step
+    ``−H^{-1}g`` (``H`` made positive definite by its eigenvalues' absolute
+    values if needed) with Armijo backtracking.  It stops after a full step
+    where the Newton decrement ``gᵀH^{-1}g`` is below ``dec_tol`` (twice the
+    decrease the quadratic model predicts; after that step the criterion is
+    within ``ρ² dec_tol / 2`` of its minimum, ``ρ`` the relative error of ``H``).
+
+    Returns ``(result, converged)``; ``converged`` is False when a step would
+    leave the feasible region (an optimum on or near a bound: the caller then
+    continues with a bounded method from ``result.x``), the line search fails
+    or ``maxiter`` is reached.  ``result`` always holds the best point
+    evaluated.
+    """
+    x = np.maximum(np.asarray(x0, dtype=float), lower)
+    count = 0
+
+    def f_at(z: np.ndarray) -> float:
+        nonlocal count
+        count += 1
+        v = fun(z)
+        return v if math.isfinite(v) else math.inf
+
+    f = f_at(x)
+    if not math.isfinite(f):
+        return OptResult(x, f, count, -1, "non-finite objective at the start"), False
+    msg = "maximum number of iterations"
+    converged = False
+    for _ in range(maxiter):
+        g, H = derivs(x)
+        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+            msg = "non-finite derivatives"
+            break
+        try:
+            np.linalg.cholesky(H)
+            step = -np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            ev, vec = np.linalg.eigh(H)
+            big = float(np.max(np.abs(ev))) if ev.size else 0.0
+            if not big > 0.0:
+                msg = "zero Hessian"
+                break
+            ev = np.maximum(np.abs(ev), 1e-8 * big)
+            step = -(vec @ ((vec.T @ g) / ev))
+        dec = float(-(g @ step))
+        if not dec > 0.0:
+            converged = dec == 0.0
+            msg = "zero gradient" if converged else "no descent direction"
+            break
+        xn = x + step
+        if np.any(xn < lower):
+            msg = "step leaves the feasible region"
+            break
+        if dec < dec_tol:
+            # within rounding noise of a quadratic model's minimum: one last full
+            # step, kept if it is not worse, and stop
+            fn = f_at(xn)
+            if fn <= f:
+                x, f = xn, fn
+            else:
+                fun(x)  # leave the objective's state at the returned point
+                count += 1
+            converged = True
+            msg = "converged (Newton decrement)"
+            break
+        slope = -dec
+        t = 1.0
+        fn = f_at(xn)
+        for _ls in range(12):
+            if fn <= f + 1e-4 * t * slope:
+                break
+            # minimizer of the quadratic through f, slope and f(t), kept in [0.1t, 0.5t]
+            denom = 2.0 * (fn - f - t * slope)
+            tq = -slope * t * t / denom if math.isfinite(fn) and denom > 0 else 0.1 * t
+            t = min(max(tq, 0.1 * t), 0.5 * t)
+            xn = x + t * step
+            fn = f_at(xn)
+        if not fn <= f + 1e-4 * t * slope:
+            msg = "line search failed"
+            if fn < f:
+                x, f = xn, fn
+            else:
+                fun(x)
+                count += 1
+            break
+        x, f = xn, fn
+    return OptResult(x, f, count, 1 if converged else -1, msg), converged
+
+
 def _lbfgsb_even(
     fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, lower: np.ndarray
 ) -> OptResult:
@@ -181,6 +282,7 @@ def optimize_theta(
     restart_edge: bool = True,
     boundary_tol: float = 1e-5,
     fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
+    derivs: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
     **nlopt_options: float,
 ) -> OptResult:
     """lme4's ``optimizeLmer``: BOBYQA, then ``restart_edge`` and ``check.boundary``.
@@ -189,9 +291,31 @@ def optimize_theta(
     parameter with lower bound 0, i.e. scalar terms), L-BFGS-B replaces BOBYQA; the
     boundary checks are the same (``boundary_tol`` at least 1e-4, isSingular's),
     and the edge restart is an unbounded L-BFGS-B run (see the code comment).
+    With ``derivs`` too (gradient and approximate Hessian at the point of the
+    latest ``fun`` call), Newton iterations (:func:`newton_ai`) come first; the
+    L-BFGS-B path runs from their result only when they did not converge inside
+    the bounds.
     """
     lower = np.asarray(lower, dtype=float)
-    if fun_grad is not None:
+    newton_done = False
+    if fun_grad is not None and derivs is not None:
+        resn, newton_done = newton_ai(fun, derivs, x0, lower)
+        if newton_done:
+            res = resn
+            boundary_tol = max(boundary_tol, 1e-4)
+        else:
+            xb = resn.x if math.isfinite(resn.fun) else x0
+            res = optimize_theta(
+                fun, xb, lower, restart_edge=False, boundary_tol=0.0, fun_grad=fun_grad
+            )
+            res.nevals += resn.nevals
+            if resn.fun < res.fun:
+                res = OptResult(resn.x, resn.fun, res.nevals, res.status, res.message)
+            newton_done = True
+            boundary_tol = max(boundary_tol, 1e-4)
+    if newton_done:
+        pass
+    elif fun_grad is not None:
         # The gradient path is used for scalar terms only, where the criterion is
         # even in each θ_k (flipping the sign of a term's λ flips signs of whole rows
         # and columns of the system), so its derivative vanishes at θ_k = 0: with the
