@@ -95,8 +95,8 @@ class Logit(Link):
 
     def mu_eta(self, eta):
         e = np.asarray(eta, dtype=float)
-        opexp = 1 + np.exp(e)
-        out = np.exp(e) / (opexp * opexp)
+        ex = np.exp(np.clip(e, -_LOGIT_THRESH, _LOGIT_THRESH))
+        out = ex / ((1 + ex) * (1 + ex))
         return np.where((e > _LOGIT_THRESH) | (e < -_LOGIT_THRESH), _EPS, out)
 
 
