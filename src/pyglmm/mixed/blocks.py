@@ -280,6 +280,75 @@ class LmmBlocks:
     def _build_schur_map(self) -> None:
         """Precompute ``M`` with ``lower(R 𝒲 Rᵀ)[idx] = M @ vec(𝒲)``.
 
+        Column ``(g, a, b)`` of the map (``g`` a level, or a group of levels with
+        equal ``A_{00,l}``, see :meth:`_group_levels`) holds the lower triangle of
+        ``Σ_{l∈g} R_{·,la} R_{·,lb}ᵀ``.  All of them come from one sparse product
+        ``R̃ Rᵀ``, where ``R̃`` moves each nonzero ``R_{i,la}`` to row
+        ``((g(l)q₀ + a)q₀ + b)·(m−1) + i`` of column ``lq₀ + b`` (for every ``b``):
+        row ``(g, a, b, i)`` of the product is row ``i`` of that sum.  When that
+        product would have too many rows, the pairs of nonzeros are enumerated
+        instead (:meth:`_build_schur_map_pairs`).
+        """
+        self._group_levels()
+        grouped = self.Mg is not None
+        R = self.R
+        q0, m, m1 = self.q0, self.m, self.m - 1
+        nw = (len(self.A00_groups) if grouped else self.n0) * q0 * q0
+        if nw * m1 > 20_000_000 or R.nnz == 0:
+            self._build_schur_map_pairs()
+            return
+        gl = self.group_of_level if grouped else np.arange(self.n0)
+        Rc = R.tocsc()
+        col_of = np.repeat(np.arange(Rc.shape[1]), np.diff(Rc.indptr))
+        lev, a = np.divmod(col_of, q0)
+        base = (gl[lev] * q0 + a) * q0
+        rows_i = Rc.indices.astype(np.int64)
+        if q0 == 1:
+            rt, ct, vt = base * m1 + rows_i, col_of, Rc.data
+        else:
+            bs = np.arange(q0)
+            rt = ((base[:, None] + bs[None, :]) * m1 + rows_i[:, None]).ravel()
+            ct = (lev[:, None] * q0 + bs[None, :]).ravel()
+            vt = np.repeat(Rc.data, q0)
+        Rt = sp.csr_matrix((vt, (rt, ct)), shape=(nw * m1, Rc.shape[1]))
+        C = Rt @ Rc.T.tocsc()
+        C = C.tocsr()
+        rowC = np.repeat(np.arange(C.shape[0], dtype=np.int64), np.diff(C.indptr))
+        wcol, i = np.divmod(rowC, m1)
+        j = C.indices.astype(np.int64)
+        keep = j <= i
+        wcol, i, j, data = wcol[keep], i[keep], j[keep], C.data[keep]
+        key = i + j * m  # Fortran flat index in the m × m matrix
+        uniq, inv = self._pattern(key)
+        self._set_pattern(uniq)
+        M = sp.csr_matrix((data, (inv, wcol)), shape=(len(uniq), nw))
+        if grouped:
+            self.Mg, self._M = M, None
+        else:
+            self._M = M
+
+    def _pattern(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted distinct flat indices and the position of each key among them."""
+        mm = self.m * self.m
+        if mm <= 50_000_000:
+            present = np.zeros(mm, dtype=bool)
+            present[key] = True
+            uniq = np.flatnonzero(present)
+            lookup = np.empty(mm, dtype=np.int64)
+            lookup[uniq] = np.arange(len(uniq))
+            return uniq, lookup[key]
+        return np.unique(key, return_inverse=True)
+
+    def _set_pattern(self, uniq: np.ndarray) -> None:
+        self.idx = uniq
+        self.idx_row = uniq % self.m
+        self.idx_col = uniq // self.m
+        self.offdiag = self.idx_row != self.idx_col
+        self.idx_upper = (self.idx_col + self.idx_row * self.m)[self.offdiag]
+
+    def _build_schur_map_pairs(self) -> None:
+        """:meth:`_build_schur_map` by enumerating pairs of nonzeros.
+
         For each level ``l`` of term 0, every ordered pair of nonzeros ``(t, s)``
         of ``R``'s columns ``lq₀ … lq₀+q₀-1`` with row(t) ≥ row(s) contributes
         ``R_t R_s 𝒲_l[a_t, b_s]`` to entry (row(t), row(s)).
@@ -315,21 +384,8 @@ class LmmBlocks:
             wcol = grp_of[T] * q0 * q0 + a_of[T] * q0 + a_of[S]
         data = vals[T] * vals[S]
         key = rt.astype(np.int64) + rs.astype(np.int64) * self.m  # Fortran flat index
-        if self.m * self.m <= 50_000_000:
-            present = np.zeros(self.m * self.m, dtype=bool)
-            present[key] = True
-            uniq = np.flatnonzero(present)
-            lookup = np.empty(self.m * self.m, dtype=np.int64)
-            lookup[uniq] = np.arange(len(uniq))
-            inv = lookup[key]
-        else:
-            uniq, inv = np.unique(key, return_inverse=True)
-        self.idx = uniq
-        self.idx_row = uniq % self.m
-        self.idx_col = uniq // self.m
-        self.offdiag = self.idx_row != self.idx_col
-        self.idx_upper = (self.idx_col + self.idx_row * self.m)[self.offdiag]
-        self._group_levels()
+        uniq, inv = self._pattern(key)
+        self._set_pattern(uniq)
         if self.Mg is not None:
             # column (l, a, b) -> (g(l), a, b); duplicates summed
             lev, ab = np.divmod(wcol, q0 * q0)
