@@ -42,7 +42,7 @@ def cases(quick: bool) -> list[dict]:
             "formula": "cbind(incidence, notinc) ~ period + (1 | herd)",
             # mixedlm has no cbind(); it reads successes / trials as a binomial response
             "mixedlm_formula": "incidence / size ~ period + (1 | herd)",
-            "sm": lambda: (data.cbpp_bernoulli(), "y ~ period", {"herd": "0 + C(herd)"}),
+            "sm": lambda: (data.cbpp_bernoulli(), ["period"], ["herd"]),
         },
         {
             "name": f"binomial_crossed_{mid[0] * mid[1]}",
@@ -139,10 +139,10 @@ def main() -> None:
             if case["sm"] is not None:
                 sm_df, fixed, vc = case["sm"]()
             else:
-                sm_df, fixed, vc = df, "y ~ x1 + x2", {"g1": "0 + C(g1)", "g2": "0 + C(g2)"}
+                sm_df, fixed, vc = df, ["x1", "x2"], ["g1", "g2"]
             r = peers.run(
                 "statsmodels VB",
-                peers.fit_statsmodels_bayes_binomial(sm_df, fixed, vc),
+                peers.fit_statsmodels_bayes_binomial(sm_df, "y", fixed, vc),
                 reps=reps,
                 warmup=n <= 2_000,
                 budget=budget,

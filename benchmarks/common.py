@@ -365,7 +365,9 @@ def run_r(
     except subprocess.TimeoutExpired:
         return skipped(peer, f"R did not finish within {timeout:.0f} s")
     if proc.returncode != 0 or not out_path.exists():
-        return skipped(peer, "R failed: " + proc.stderr.strip().splitlines()[-1][:200])
+        lines = (proc.stderr or "").strip().splitlines()
+        why = lines[-1][:200] if lines else f"exit code {proc.returncode}"
+        return skipped(peer, "R failed: " + why)
     res = json.loads(out_path.read_text())
     out_path.unlink()
     times = [float(t) for t in np.atleast_1d(res["times"])]
