@@ -76,21 +76,28 @@ def _drop_rank_deficient(X: np.ndarray, names: list[str], tol: float = 1e-7) -> 
     """Indices of the columns to keep: a column is dropped when it is (numerically)
     a linear combination of the columns kept before it (R's ``qr`` with ``tol = 1e-7``).
 
-    One Householder QR (LAPACK) decides the common full-rank case: ``|R_jj|`` is the
-    norm of column j's residual on all columns before it, so when every
-    ``|R_jj| > tol ‖x_j‖`` no column is dropped.  Otherwise the columns are checked
-    one by one against those kept (Gram-Schmidt with reorthogonalization).
+    The common full-rank case is decided by the Cholesky factor ``R`` of ``XᵀX``
+    (one BLAS ``syrk``): ``R_jj`` is the norm of column j's residual on the columns
+    before it.  When every ``R_jj > 10⁻⁴ ‖x_j‖`` (far above ``tol``, so the squaring
+    in ``XᵀX`` cannot change the decision) no column is dropped.  Otherwise the
+    columns are checked one by one against those kept (Gram-Schmidt with
+    reorthogonalization).
     """
-    from scipy.linalg import qr
+    from scipy.linalg import blas, lapack
 
     n, p = X.shape
     if p == 0:
         return np.zeros(0, dtype=int)
     if n >= p and np.all(np.isfinite(X)):
-        Rf = qr(X, mode="r", check_finite=False)[0]
-        norms = np.sqrt(np.einsum("ij,ij->j", X, X))
-        if np.all(np.abs(np.diagonal(Rf)[:p]) > tol * norms) and np.all(norms > 0):
-            return np.arange(p)
+        if X.flags.c_contiguous:  # Xᵀ is Fortran-ordered: XᵀX = (Xᵀ)(Xᵀ)ᵀ, no copy
+            G = blas.dsyrk(1.0, X.T, trans=0, lower=0)
+        else:
+            G = blas.dsyrk(1.0, np.asfortranarray(X), trans=1, lower=0)
+        d = np.diagonal(G).copy()
+        if np.all(d > 0):
+            c, info = lapack.dpotrf(G, lower=0, clean=0)
+            if info == 0 and np.all(np.diagonal(c) > 1e-4 * np.sqrt(d)):
+                return np.arange(p)
     keep: list[int] = []
     Q = np.zeros((X.shape[0], 0))
     for j in range(X.shape[1]):
@@ -176,6 +183,8 @@ class LinearMixedModel(MixedPlotsMixin):
         conv: ConvergenceInfo,
         seconds: float,
         data_name: str | None = None,
+        *,
+        objective: LmmObjective | None = None,
     ) -> None:
         self.frame = frame
         self.formula = frame.formula.text
@@ -187,11 +196,18 @@ class LinearMixedModel(MixedPlotsMixin):
         self.offset = offset
         self.weights = weights
         self.data_name = data_name
-        self._objective = LmmObjective(blocks, reml)
         self.theta = np.asarray(opt.x, dtype=float)
         self.theta_names = [nm for t in terms for nm in t.theta_names()]
         self.theta_lower = np.concatenate([t.theta_lower() for t in terms])
-        self.objective = float(self._objective(self.theta))
+        # the fit's objective, when given, usually holds the factor at θ̂ already
+        if objective is None or objective.blocks is not blocks or objective.reml != bool(reml):
+            objective = LmmObjective(blocks, reml)
+        self._objective = objective
+        fct = objective.factor
+        if fct.ok and fct.theta is not None and np.array_equal(fct.theta, self.theta):
+            self.objective = float(objective.value())
+        else:
+            self.objective = float(objective(self.theta))
         self.convergence = conv
         self.optinfo = {
             "nevals": opt.nevals,
@@ -412,10 +428,10 @@ class LinearMixedModel(MixedPlotsMixin):
                 conv = check_convergence(obj, opt.x, opt.fun, self.theta_lower)
             else:
                 conv = ConvergenceInfo(None, None, singular=is_singular(opt.x, self.theta_lower))
-            new = self._new_fit(blocks, reml, ynew, opt, conv, t0)
+            new = self._new_fit(blocks, reml, ynew, opt, conv, t0, objective=obj)
         return new
 
-    def _new_fit(self, blocks, reml, ynew, opt, conv, t0) -> LinearMixedModel:
+    def _new_fit(self, blocks, reml, ynew, opt, conv, t0, objective=None) -> LinearMixedModel:
         new = LinearMixedModel(
             self.frame,
             self.terms,
@@ -430,6 +446,7 @@ class LinearMixedModel(MixedPlotsMixin):
             conv,
             time.perf_counter() - t0,
             self.data_name,
+            objective=objective,
         )
         new._kept_columns = self._kept_columns
         new.optimizer = self.optimizer
@@ -741,7 +758,8 @@ def lmer(
         raise FormulaError("lmer needs a single numeric response (cbind() is for glmer)")
     X = frame.X
     names = list(frame.column_names)
-    keep = _drop_rank_deficient(X, names)
+    with blas_threads(1):  # small BLAS work: extra threads would only spin
+        keep = _drop_rank_deficient(X, names)
     kept_columns = None
     if len(keep) < X.shape[1]:
         k = X.shape[1] - len(keep)
@@ -759,7 +777,8 @@ def lmer(
     if w is not None and np.any(w == 0):
         raise DataError("zero prior weights are not supported in lmer; drop those rows")
     terms = random_terms(frame.random, frame.data, n=len(y))
-    blocks = LmmBlocks(terms, X, y - frame.offset, w)
+    with blas_threads(1):
+        blocks = LmmBlocks(terms, X, y - frame.offset, w)
     obj = LmmObjective(blocks, reml)
     lower = np.concatenate([t.theta_lower() for t in terms])
     x0 = np.concatenate([t.theta_start() for t in terms]) if start is None else np.asarray(start)
@@ -810,6 +829,7 @@ def lmer(
             conv,
             0.0,
             None,
+            objective=obj,
         )
     model._kept_columns = kept_columns
     model.optimizer = optimizer
