@@ -16,6 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# isort: off
+import threads  # noqa: E402, F401  (first: --blas-threads must act before numpy loads)
+
+# isort: on
 import common  # noqa: E402
 import data  # noqa: E402
 import peers  # noqa: E402
@@ -63,6 +67,9 @@ def main() -> None:
     ap.add_argument("--no-r", action="store_true", help="skip R's glm")
     ap.add_argument("--only", default="", help="run only cases whose name contains this")
     ap.add_argument("--out", default=None, help="also write the report (markdown) here")
+    ap.add_argument(
+        "--blas-threads", default=None, help="BLAS/OpenMP threads for every package (threads.py)"
+    )
     args = ap.parse_args()
 
     report = ["## GLM benchmark\n", common.print_machine(), ""]

@@ -22,6 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# isort: off
+import threads  # noqa: E402, F401  (first: --blas-threads must act before numpy loads)
+
+# isort: on
 import common  # noqa: E402
 import data  # noqa: E402
 import peers  # noqa: E402
@@ -107,6 +111,9 @@ def main() -> None:
     ap.add_argument("--no-memory", action="store_true", help="skip the pyglmm memory probe")
     ap.add_argument("--only", default="", help="run only cases whose name contains this")
     ap.add_argument("--out", default=None, help="also write the report (markdown) here")
+    ap.add_argument(
+        "--blas-threads", default=None, help="BLAS/OpenMP threads for every package (threads.py)"
+    )
     args = ap.parse_args()
 
     report = ["## LMM benchmark\n", common.print_machine(), ""]
