@@ -294,34 +294,62 @@ class LmmBlocks:
         R = self.R
         q0, m, m1 = self.q0, self.m, self.m - 1
         nw = (len(self.A00_groups) if grouped else self.n0) * q0 * q0
-        if nw * m1 > 20_000_000 or R.nnz == 0:
+        if nw * m1 > 20_000_000 or R.nnz == 0 or m * m >= 2**31:
             self._build_schur_map_pairs()
             return
         gl = self.group_of_level if grouped else np.arange(self.n0)
         Rc = R.tocsc()
-        col_of = np.repeat(np.arange(Rc.shape[1]), np.diff(Rc.indptr))
+        ncol = Rc.shape[1]
+        col_nnz = np.diff(Rc.indptr)
+        col_of = np.repeat(np.arange(ncol), col_nnz)
         lev, a = np.divmod(col_of, q0)
-        base = (gl[lev] * q0 + a) * q0
+        base = (gl[lev] * q0 + a) * q0  # map column (g, a, 0)
         rows_i = Rc.indices.astype(np.int64)
         if q0 == 1:
-            rt, ct, vt = base * m1 + rows_i, col_of, Rc.data
+            wt, rt, ct, vt = base, base * m1 + rows_i, col_of, Rc.data
         else:
             bs = np.arange(q0)
-            rt = ((base[:, None] + bs[None, :]) * m1 + rows_i[:, None]).ravel()
+            wt = (base[:, None] + bs[None, :]).ravel()
+            rt = wt * m1 + np.repeat(rows_i, q0)
             ct = (lev[:, None] * q0 + bs[None, :]).ravel()
             vt = np.repeat(Rc.data, q0)
-        Rt = sp.csr_matrix((vt, (rt, ct)), shape=(nw * m1, Rc.shape[1]))
-        C = Rt @ Rc.T.tocsc()
-        C = C.tocsr()
-        rowC = np.repeat(np.arange(C.shape[0], dtype=np.int64), np.diff(C.indptr))
-        wcol, i = np.divmod(rowC, m1)
-        j = C.indices.astype(np.int64)
-        keep = j <= i
-        wcol, i, j, data = wcol[keep], i[keep], j[keep], C.data[keep]
-        key = i + j * m  # Fortran flat index in the m × m matrix
-        uniq, inv = self._pattern(key)
+        Rt = sp.csr_matrix((vt, (rt, ct)), shape=(nw * m1, ncol))
+        RT = Rc.T.tocsr()
+        # products in chunks of whole map columns (~3·10⁵ multiply-adds each): small,
+        # reused temporaries instead of one product with both triangles
+        work = np.bincount(wt, weights=col_nnz[ct].astype(float), minlength=nw)
+        bounds = [0]
+        acc = 0.0
+        for c in range(nw):
+            acc += work[c]
+            if acc > 3e5:
+                bounds.append(c + 1)
+                acc = 0.0
+        if bounds[-1] != nw:
+            bounds.append(nw)
+        present = np.zeros(m * m, dtype=bool)
+        keys, vals, counts = [], [], np.zeros(nw, dtype=np.int64)
+        for c0, c1 in zip(bounds[:-1], bounds[1:], strict=True):
+            C = Rt[c0 * m1 : c1 * m1] @ RT
+            rowc = np.repeat(np.arange(c0 * m1, c1 * m1, dtype=np.int64), np.diff(C.indptr))
+            wc, i = np.divmod(rowc, m1)
+            j = C.indices
+            keep = j <= i
+            key = (i[keep] + j[keep].astype(np.int64) * m).astype(np.int32)
+            present[key] = True
+            keys.append(key)
+            vals.append(C.data[keep])
+            counts[c0:c1] = np.bincount(wc[keep] - c0, minlength=c1 - c0)
+        key = np.concatenate(keys)
+        uniq = np.flatnonzero(present)
+        lookup = np.empty(m * m, dtype=np.int32)
+        lookup[uniq] = np.arange(len(uniq), dtype=np.int32)
         self._set_pattern(uniq)
-        M = sp.csr_matrix((data, (inv, wcol)), shape=(len(uniq), nw))
+        indptr = np.zeros(nw + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        # entries come ordered by map column: the map is assembled directly in CSC
+        # form (its mat-vec, with few columns, is also faster than CSR's)
+        M = sp.csc_matrix((np.concatenate(vals), lookup[key], indptr), shape=(len(uniq), nw))
         if grouped:
             self.Mg, self._M = M, None
         else:
