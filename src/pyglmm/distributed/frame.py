@@ -24,6 +24,7 @@ clear error: compute such columns before the fit (``ddf.assign(xc=ddf.x - ddf.x.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,11 @@ from pyglmm.formula.fixed import FixedDesign
 from pyglmm.formula.frame import _group_variables, _response
 from pyglmm.formula.levels import as_r_factor, r_sorted_levels
 from pyglmm.formula.parse import ParsedFormula, parse_formula
+
+#: formulaic and the expression evaluator compile Python ASTs; CPython 3.11's AST
+#: validation is not thread-safe ("AST constructor recursion depth mismatch"), so the
+#: threads of one worker take turns for that part (the numerical work stays parallel).
+FORMULA_LOCK = threading.RLock()
 
 _FACTOR_ARG = re.compile(r"\b(?:as\.factor|factor|C)\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*[,)]")
 _META_ROWS = 50
@@ -90,7 +96,8 @@ class PartitionEncoder:
         only numeric variables (checked against formulaic at learning time), else
         :meth:`FixedDesign.transform`."""
         if self.direct_columns is None:
-            return self.fixed.transform(sub)
+            with FORMULA_LOCK:
+                return self.fixed.transform(sub)
         X = np.empty((len(sub), len(self.direct_columns)))
         for j, name in enumerate(self.direct_columns):
             X[:, j] = 1.0 if name is None else sub[name].to_numpy(dtype=float)
@@ -126,12 +133,13 @@ class PartitionEncoder:
         for col, levels in self.factor_levels.items():
             sub[col] = as_r_factor(sub[col], levels)
         y = np.zeros(n)
-        if self.formula.response is not None:
-            y, _ = _response(self.formula.response, sub)
-        X = self.model_matrix(sub)
         off = np.zeros(n)
-        for expr in self.formula.offsets:
-            off = off + np.asarray(evaluate(expr, sub, "offset"), dtype=float)
+        with FORMULA_LOCK:
+            if self.formula.response is not None:
+                y, _ = _response(self.formula.response, sub)
+            for expr in self.formula.offsets:
+                off = off + np.asarray(evaluate(expr, sub, "offset"), dtype=float)
+        X = self.model_matrix(sub)
         if o is not None:
             off = off + o
         if not np.all(np.isfinite(off)):
@@ -151,7 +159,8 @@ class PartitionEncoder:
 def _vector(expr: str, part: pd.DataFrame, what: str) -> np.ndarray:
     if expr in part.columns:
         return np.asarray(part[expr], dtype=float)
-    return np.asarray(evaluate(expr, part, what), dtype=float)
+    with FORMULA_LOCK:
+        return np.asarray(evaluate(expr, part, what), dtype=float)
 
 
 # ---------------------------------------------------------------------- learning pass

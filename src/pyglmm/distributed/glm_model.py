@@ -312,6 +312,13 @@ class _RowlessStandIn(GeneralizedLinearModel):
 
 
 def _predict_partition(part, model, meta_row, type, se, interval, level, dispersion):
+    from pyglmm.distributed.frame import FORMULA_LOCK
+
+    with FORMULA_LOCK:
+        return _predict_rows(part, model, meta_row, type, se, interval, level, dispersion)
+
+
+def _predict_rows(part, model, meta_row, type, se, interval, level, dispersion):
     from pyglmm.glm.predict import predict_glm
 
     if len(part) == 0:

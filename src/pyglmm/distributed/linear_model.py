@@ -287,8 +287,9 @@ class DistributedLinearModel(RowsOnClusterMixin, LinearModel):
 
 
 def _predict_partition(part, model, row, kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    from pyglmm.distributed.frame import FORMULA_LOCK
+
+    with FORMULA_LOCK:
         if len(part) == 0:
             return LinearModel.predict(model, row, **kwargs).iloc[:0]
         return LinearModel.predict(model, part, **kwargs)

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from pyglmm.distributed._dask import is_dask_collection, require_dask
-from pyglmm.distributed.frame import DistributedFrame, learn_frame
+from pyglmm.distributed.frame import FORMULA_LOCK, DistributedFrame, learn_frame
 from pyglmm.distributed.mapreduce import map_reduce
 from pyglmm.distributed.rows import DistributedNotSupported, approximate_quantiles
 from pyglmm.errors import (
@@ -128,11 +128,13 @@ class TermEncoder:
 
     def remat(self, data: pd.DataFrame) -> ReMat:
         """A :class:`ReMat` of these (non-empty) rows with the global level coding."""
+        with FORMULA_LOCK:
+            z = self.design.transform(data)
         return ReMat(
             self.group,
             self._labels_cache(),
             self.refs(data),
-            self.design.transform(data),
+            z,
             self.cnames,
             self.design,
             self.factors,
@@ -297,7 +299,8 @@ def _lmm_rows(part, encoder, term_encoders, kept, beta, bs, what: str, sigma: fl
     X = e.X if kept is None else e.X[:, kept]
     mu = X @ beta + e.offset
     for te, bk in zip(term_encoders, bs, strict=True):
-        z = te.design.transform(e.data)
+        with FORMULA_LOCK:
+            z = te.design.transform(e.data)
         mu = mu + np.einsum("ij,ij->i", z, bk[te.refs(e.data)])
     if what == "fitted":
         return pd.Series(mu, index=e.index, name="fitted")
