@@ -128,7 +128,9 @@ def _step_partition(
         "any_offset": bool(np.any(r.offset != 0)),
     }
     if len(r.y):
-        sw = np.sqrt(w2)
+        # (at an invalid step, later halved, the weights can be negative: unused then)
+        with np.errstate(invalid="ignore"):
+            sw = np.sqrt(w2)
         A, Xs = weighted_crossprod(np.ascontiguousarray(r.X), sw)
         out["A"] = np.triu(A) if p else np.zeros((0, 0))
         out["rhs"] = Xs.T @ (sw * z)
