@@ -36,6 +36,7 @@ from pyglmm.mixed.convergence import ConvergenceInfo, check_convergence, is_sing
 from pyglmm.mixed.lmm_objective import LmmObjective
 from pyglmm.mixed.optimizer import OptResult, newton_polish, optimize_theta
 from pyglmm.mixed.remat import ReMat
+from pyglmm.mixed.start_values import moment_start
 from pyglmm.mixed.varcorr import term_covariances, varcorr_frame
 from pyglmm.plots.mixed import MixedPlotsMixin
 
@@ -70,6 +71,16 @@ def _use_gradient(optimizer: str | None, obj: LmmObjective) -> bool:
             raise ValueError("optimizer='lbfgsb' needs scalar random-effects terms only")
         return True
     raise ValueError(f"unknown optimizer {optimizer!r}; use 'bobyqa' or 'lbfgsb'")
+
+
+def _start_theta(terms: list[ReMat], blocks: LmmBlocks, use_grad: bool) -> np.ndarray:
+    """Start θ: lme4's ``λ_k = I``, or for the gradient path (scalar terms) one-way
+    moment estimates (:func:`pyglmm.mixed.start_values.moment_start`)."""
+    if use_grad:
+        th = moment_start(blocks)
+        if th is not None:
+            return th
+    return np.concatenate([t.theta_start() for t in terms])
 
 
 def _drop_rank_deficient(X: np.ndarray, names: list[str], tol: float = 1e-7) -> np.ndarray:
@@ -414,12 +425,12 @@ class LinearMixedModel(MixedPlotsMixin):
             ynew = np.asarray(y, dtype=float).reshape(-1)
             blocks = self.blocks.with_response(ynew - self.offset)
         obj = LmmObjective(blocks, reml)
+        use_grad = _use_gradient(self.optimizer, obj)
         x0 = (
-            np.concatenate([t.theta_start() for t in self.terms])
+            _start_theta(self.terms, blocks, use_grad)
             if start is None
             else np.asarray(start, dtype=float)
         )
-        use_grad = _use_gradient(self.optimizer, obj)
         fg = obj.value_and_gradient if use_grad else None
         dv = obj.derivatives if use_grad else None
         with blas_threads(_fit_threads(blocks)):
@@ -781,10 +792,10 @@ def lmer(
         blocks = LmmBlocks(terms, X, y - frame.offset, w)
     obj = LmmObjective(blocks, reml)
     lower = np.concatenate([t.theta_lower() for t in terms])
-    x0 = np.concatenate([t.theta_start() for t in terms]) if start is None else np.asarray(start)
     if calc_derivs is None:
         calc_derivs = len(y) < 10_000
     use_grad = _use_gradient(optimizer, obj)
+    x0 = _start_theta(terms, blocks, use_grad) if start is None else np.asarray(start)
     with blas_threads(_fit_threads(blocks)):
         fg = obj.value_and_gradient if use_grad else None
         dv = obj.derivatives if use_grad else None

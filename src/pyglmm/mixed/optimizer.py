@@ -184,11 +184,13 @@ def newton_ai(
     decrease the quadratic model predicts; after that step the criterion is
     within ``ρ² dec_tol / 2`` of its minimum, ``ρ`` the relative error of ``H``).
 
-    Returns ``(result, converged)``; ``converged`` is False when a step would
-    leave the feasible region (an optimum on or near a bound: the caller then
-    continues with a bounded method from ``result.x``), the line search fails
-    or ``maxiter`` is reached.  ``result`` always holds the best point
-    evaluated.
+    Bounds are handled by projection: a step is cut at the bounds, and
+    parameters on a bound whose gradient does not point inwards are held there
+    (the caller checks such boundary points, see :func:`optimize_theta`).
+
+    Returns ``(result, converged)``; ``converged`` is False when the line search
+    fails or ``maxiter`` is reached (the caller then continues with another
+    method from ``result.x``).  ``result`` always holds the best point evaluated.
     """
     x = np.maximum(np.asarray(x0, dtype=float), lower)
     count = 0
@@ -204,31 +206,36 @@ def newton_ai(
         return OptResult(x, f, count, -1, "non-finite objective at the start"), False
     msg = "maximum number of iterations"
     converged = False
+    bounded = np.isfinite(lower)
     for _ in range(maxiter):
         g, H = derivs(x)
-        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+        # parameters on their bound with the gradient pointing outwards stay there
+        # (for the even criterion of a scalar θ_k at 0 the gradient is exactly 0)
+        free = ~(bounded & (x <= lower) & ~(g < 0))
+        g_f = g[free]
+        H_f = H[np.ix_(free, free)]
+        if not (np.all(np.isfinite(g_f)) and np.all(np.isfinite(H_f))):
             msg = "non-finite derivatives"
             break
-        try:
-            np.linalg.cholesky(H)
-            step = -np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            ev, vec = np.linalg.eigh(H)
-            big = float(np.max(np.abs(ev))) if ev.size else 0.0
-            if not big > 0.0:
-                msg = "zero Hessian"
-                break
-            ev = np.maximum(np.abs(ev), 1e-8 * big)
-            step = -(vec @ ((vec.T @ g) / ev))
+        step = np.zeros_like(x)
+        if g_f.size:
+            try:
+                np.linalg.cholesky(H_f)
+                step[free] = -np.linalg.solve(H_f, g_f)
+            except np.linalg.LinAlgError:
+                ev, vec = np.linalg.eigh(H_f)
+                big = float(np.max(np.abs(ev)))
+                if not big > 0.0:
+                    msg = "zero Hessian"
+                    break
+                ev = np.maximum(np.abs(ev), 1e-8 * big)
+                step[free] = -(vec @ ((vec.T @ g_f) / ev))
         dec = float(-(g @ step))
         if not dec > 0.0:
             converged = dec == 0.0
             msg = "zero gradient" if converged else "no descent direction"
             break
-        xn = x + step
-        if np.any(xn < lower):
-            msg = "step leaves the feasible region"
-            break
+        xn = np.maximum(x + step, lower)  # projected onto the bounds
         if dec < dec_tol:
             # within rounding noise of a quadratic model's minimum: one last full
             # step, kept if it is not worse, and stop
@@ -241,19 +248,19 @@ def newton_ai(
             converged = True
             msg = "converged (Newton decrement)"
             break
-        slope = -dec
         t = 1.0
         fn = f_at(xn)
         for _ls in range(12):
-            if fn <= f + 1e-4 * t * slope:
+            # sufficient decrease along the projected path
+            if fn <= f + 1e-4 * float(g @ (xn - x)):
                 break
-            # minimizer of the quadratic through f, slope and f(t), kept in [0.1t, 0.5t]
+            slope = float(g @ (xn - x)) / t
             denom = 2.0 * (fn - f - t * slope)
             tq = -slope * t * t / denom if math.isfinite(fn) and denom > 0 else 0.1 * t
             t = min(max(tq, 0.1 * t), 0.5 * t)
-            xn = x + t * step
+            xn = np.maximum(x + t * step, lower)
             fn = f_at(xn)
-        if not fn <= f + 1e-4 * t * slope:
+        if not fn <= f + 1e-4 * float(g @ (xn - x)):
             msg = "line search failed"
             if fn < f:
                 x, f = xn, fn
