@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pyglmm.distributed._dask import require_dask
 from pyglmm.distributed.frame import DistributedFrame, learn_frame
 from pyglmm.distributed.irls import (
     DistributedIRLSFit,
+    aic_total,
     final_statistics,
     fit_irls_distributed,
 )
@@ -42,15 +42,19 @@ from pyglmm.distributed.rows import (
 )
 from pyglmm.errors import ConvergenceWarning, FamilyError, PyglmmError
 from pyglmm.families import Family, NegativeBinomial, get_family
+from pyglmm.glm.coefficient_inference import (
+    coefficient_inference,
+    likelihood_criteria,
+    summary_dispersion,
+)
 from pyglmm.glm.control import GLMControl
 from pyglmm.glm.model import (
     FIXED_DISPERSION_FAMILIES,
     GeneralizedLinearModel,
-    _argument_label,
-    _call_text,
-    _check_response,
+    argument_label,
+    call_text,
+    check_response,
 )
-from pyglmm.glm.weighted_ls import cholesky_inverse
 
 
 class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearModel):
@@ -120,12 +124,9 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
         self.coef = pd.Series(fit.coef, index=names, name="coef")
 
         self.dispersion_estimated = family.name not in FIXED_DISPERSION_FAMILIES
-        if not self.dispersion_estimated:
-            self.dispersion = 1.0
-        elif self.df_resid > 0:
-            self.dispersion = float(final["pearson_disp"] / self.df_resid)
-        else:
-            self.dispersion = float("nan")
+        self.dispersion = summary_dispersion(
+            self.dispersion_estimated, self.df_resid, lambda: final["pearson_disp"]
+        )
         self.pearson_chisq = float(final["pearson_x2"])
         s_bar = final["sbar_sum"] / final["sbar_n"] if final["sbar_n"] else float("nan")
         df = self.df_resid if self.df_resid > 0 else np.nan
@@ -133,45 +134,37 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
         self.dispersion_fletcher = self.dispersion_pearson / (1 - s_bar)
         self.dispersion_deviance = self.deviance / df
 
-        p = len(names)
-        cov_unscaled = np.full((p, p), np.nan)
-        keep = np.flatnonzero(~self.aliased)
-        if len(keep):
-            cov_unscaled[np.ix_(keep, keep)] = cholesky_inverse(fit.chol)
-        self.cov_unscaled = pd.DataFrame(cov_unscaled, index=names, columns=names)
-        self.vcov = self.cov_unscaled * self.dispersion
-        self.se = pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=names, name="se")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stat = self.coef / self.se
-        self.statistic = stat.rename("statistic")
-        if not self.dispersion_estimated:
-            pv = 2 * stats.norm.sf(np.abs(stat.to_numpy()))
-        elif self.df_resid > 0:
-            pv = 2 * stats.t.sf(np.abs(stat.to_numpy()), self.df_resid)
-        else:
-            pv = np.full(p, np.nan)
-        self.p_values = pd.Series(pv, index=names, name="p_value")
+        inference = coefficient_inference(
+            self.coef,
+            self.aliased,
+            fit.chol,
+            self.dispersion,
+            self.dispersion_estimated,
+            self.df_resid,
+        )
+        self.cov_unscaled = inference.cov_unscaled
+        self.vcov = inference.vcov
+        self.se = inference.se
+        self.statistic = inference.statistic
+        self.p_values = inference.p_values
 
-        if not family.has_likelihood:
-            self.loglik = float("nan")
-            self.aic = float("nan")
-            self.df_loglik = self.rank
-        else:
-            from pyglmm.distributed.irls import _aic_total
-
-            aic_family = _aic_total(
+        criteria = likelihood_criteria(
+            family,
+            self.rank,
+            self.nobs,
+            lambda: aic_total(
                 family,
                 final["aic"],
                 self.deviance,
                 self.nobs,
                 fit.sum_weights,
                 fit.sum_log_weights,
-            )
-            self.aic = float(aic_family + 2 * self.rank)
-            k = self.rank + (1 if family.name in ("gaussian", "Gamma", "inverse.gaussian") else 0)
-            self.df_loglik = k
-            self.loglik = float(k - self.aic / 2)
-        self.bic = float(-2 * self.loglik + np.log(self.nobs) * self.df_loglik)
+            ),
+        )
+        self.loglik = criteria.loglik
+        self.aic = criteria.aic
+        self.df_loglik = criteria.df_loglik
+        self.bic = criteria.bic
         self.history = pd.DataFrame(
             [[it, dev, *coefs] for it, dev, coefs in fit.history],
             columns=["iteration", "deviance", *names],
@@ -371,8 +364,8 @@ def glm(
         )
     if frame.formula.response is None:
         raise PyglmmError("the formula has no response (left-hand side)")
-    call = _call_text(
-        formula, fam, _argument_label(weights, "weights"), _argument_label(offset, "offset")
+    call = call_text(
+        formula, fam, argument_label(weights, "weights"), argument_label(offset, "offset")
     )
     fit = fit_irls_distributed(
         frame,
@@ -380,7 +373,7 @@ def glm(
         start=start,
         control=control,
         column_names=frame.column_names,
-        check=_check_response,
+        check=check_response,
     )
     passes = 1 + fit.passes
     intercept = frame.fixed.has_intercept

@@ -206,7 +206,13 @@ def _aic_partition(family: Family, y, n, mu, wt, dev: float, sum_w: float, any_n
     return float(family.aic(y, n, mu, wt, dev))
 
 
-def _aic_total(family: Family, part_sum: float, dev: float, nobs: int, sum_w, sum_log_w):
+def aic_total(family: Family, part_sum: float, dev: float, nobs: int, sum_w, sum_log_w) -> float:
+    r"""R's ``family$aic`` of the whole data from the per-partition sums.
+
+    ``part_sum`` is the sum over partitions of :func:`_aic_partition`; ``sum_w`` and
+    ``sum_log_w`` are :math:`\sum_i w_i` and :math:`\sum_i \log w_i`; the
+    Gaussian, Gamma and inverse Gaussian terms that need the whole deviance are added here.
+    """
     name = family.name
     if not family.has_likelihood:
         return float("nan")

@@ -17,13 +17,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pyglmm.diagnostics.mixin import DiagnosticsMixin
 from pyglmm.errors import DataWarning, FamilyError, PyglmmError
 from pyglmm.families import Family, NegativeBinomial, get_family
 from pyglmm.formula.expressions import evaluate
 from pyglmm.formula.frame import ModelFrame, model_frame
+from pyglmm.glm.coefficient_inference import (
+    coefficient_inference,
+    likelihood_criteria,
+    summary_dispersion,
+)
 from pyglmm.glm.control import GLMControl
 from pyglmm.glm.design import make_design
 from pyglmm.glm.dispersion import (
@@ -34,7 +38,6 @@ from pyglmm.glm.dispersion import (
 )
 from pyglmm.glm.irls import IRLSFit, fit_irls, null_deviance
 from pyglmm.glm.warn import warn
-from pyglmm.glm.weighted_ls import cholesky_inverse
 
 #: Families whose dispersion R's ``summary.glm`` fixes at 1.
 FIXED_DISPERSION_FAMILIES = ("poisson", "binomial")
@@ -157,57 +160,47 @@ class GeneralizedLinearModel(DiagnosticsMixin):
             family.name in FIXED_DISPERSION_FAMILIES or theta_estimated
         )
         w2, wres = self.working_weights, self.working_residuals
-        if not self.dispersion_estimated:
-            self.dispersion = 1.0
-        elif self.df_resid > 0:
-            pos = w2 > 0
-            self.dispersion = float(np.sum((w2 * wres**2)[pos]) / self.df_resid)
-        else:
-            self.dispersion = float("nan")
+        self.dispersion = summary_dispersion(
+            self.dispersion_estimated, self.df_resid, lambda: np.sum((w2 * wres**2)[w2 > 0])
+        )
         mu, y, pw = fit.mu, fit.y, fit.prior_weights
         self.pearson_chisq = pearson_chisq(y, mu, family, pw)
         self.dispersion_pearson = pearson_dispersion(y, mu, family, self.df_resid, pw)
         self.dispersion_fletcher = fletcher_dispersion(y, mu, family, self.df_resid, pw)
         self.dispersion_deviance = deviance_dispersion(self.deviance, self.df_resid)
 
-        # covariance --------------------------------------------------------
-        p = len(names)
-        cov_unscaled = np.full((p, p), np.nan)
-        keep = np.flatnonzero(~self.aliased)
-        if len(keep):
-            cov_unscaled[np.ix_(keep, keep)] = cholesky_inverse(fit.chol)
-        self.cov_unscaled = pd.DataFrame(cov_unscaled, index=names, columns=names)
-        self.vcov = self.cov_unscaled * self.dispersion
-        self.se = pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=names, name="se")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stat = self.coef / self.se
-        self.statistic = stat.rename("statistic")
-        if not self.dispersion_estimated:
-            pv = 2 * stats.norm.sf(np.abs(stat.to_numpy()))
-        elif self.df_resid > 0:
-            pv = 2 * stats.t.sf(np.abs(stat.to_numpy()), self.df_resid)
-        else:
-            pv = np.full(p, np.nan)
-        self.p_values = pd.Series(pv, index=names, name="p_value")
+        # covariance and Wald tests -------------------------------------------
+        inference = coefficient_inference(
+            self.coef,
+            self.aliased,
+            fit.chol,
+            self.dispersion,
+            self.dispersion_estimated,
+            self.df_resid,
+        )
+        self.cov_unscaled = inference.cov_unscaled
+        self.vcov = inference.vcov
+        self.se = inference.se
+        self.statistic = inference.statistic
+        self.p_values = inference.p_values
 
         # likelihood ----------------------------------------------------------
-        if theta_estimated and nb_loglik is not None:
-            self.loglik = float(nb_loglik)
-            self.aic = -2 * self.loglik + 2 * self.rank + 2
-            self.df_loglik = self.rank + 1
-        elif not family.has_likelihood:
-            self.loglik = float("nan")
-            self.aic = float("nan")
-            self.df_loglik = self.rank
-        else:
+        def family_aic() -> float:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                aic_family = family.aic(y, self.n_trials, mu, pw, self.deviance)
-            self.aic = float(aic_family + 2 * self.rank)
-            k = self.rank + (1 if family.name in ("gaussian", "Gamma", "inverse.gaussian") else 0)
-            self.df_loglik = k
-            self.loglik = float(k - self.aic / 2)
-        self.bic = float(-2 * self.loglik + np.log(self.nobs) * self.df_loglik)
+                return family.aic(y, self.n_trials, mu, pw, self.deviance)
+
+        criteria = likelihood_criteria(
+            family,
+            self.rank,
+            self.nobs,
+            family_aic,
+            nb_loglik=nb_loglik if theta_estimated else None,
+        )
+        self.loglik = criteria.loglik
+        self.aic = criteria.aic
+        self.df_loglik = criteria.df_loglik
+        self.bic = criteria.bic
 
         hist = fit.history
         self.history = pd.DataFrame(
@@ -390,7 +383,13 @@ class GeneralizedLinearModel(DiagnosticsMixin):
 
 
 # ---------------------------------------------------------------------- fitting
-def _check_response(family: Family, y: np.ndarray, weights: np.ndarray | None) -> None:
+def check_response(family: Family, y: np.ndarray, weights: np.ndarray | None) -> None:
+    """Check the response against the family, as R's ``family$initialize`` does.
+
+    Raises :class:`~pyglmm.errors.FamilyError` for negative counts, non-positive Gamma or
+    inverse Gaussian responses and binomial proportions outside [0, 1]; warns
+    (:class:`~pyglmm.errors.DataWarning`) for non-integer counts or successes.
+    """
     y = np.asarray(y, dtype=float)
     name = family.name
     if name in ("poisson", "negative.binomial"):
@@ -425,7 +424,12 @@ def _check_response(family: Family, y: np.ndarray, weights: np.ndarray | None) -
             warn("non-integer #successes in a binomial glm!", DataWarning)
 
 
-def _call_text(formula, family: Family, weights_given, offset_given) -> str:
+def call_text(formula, family: Family, weights_given, offset_given) -> str:
+    """R's printed call ``glm(formula = ..., family = ..., data = data, ...)``.
+
+    ``weights_given`` and ``offset_given`` are the labels of
+    :func:`argument_label` (None when the argument was not given).
+    """
     fam = family.name
     if isinstance(family, NegativeBinomial):
         fam_txt = f'negative.binomial(theta = {family.theta:.10g}, link = "{family.link.name}")'
@@ -439,7 +443,7 @@ def _call_text(formula, family: Family, weights_given, offset_given) -> str:
     return "glm(" + ", ".join(args) + ")"
 
 
-def _argument_label(value: Any, what: str) -> str | None:
+def argument_label(value: Any, what: str) -> str | None:
     """How an argument shows in the printed call: the column/expression, or its name."""
     if value is None:
         return None
@@ -495,17 +499,17 @@ def _fit_glm(
         )
     offset_arg = None if offset is None else frame.offset - formula_offset
     if warn:
-        _check_response(fam, frame.y, weights_arr)
+        check_response(fam, frame.y, weights_arr)
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _check_response(fam, frame.y, weights_arr)
+            check_response(fam, frame.y, weights_arr)
     if call is None:
-        call = _call_text(
+        call = call_text(
             formula,
             fam,
-            _argument_label(weights, "weights"),
-            _argument_label(offset, "offset"),
+            argument_label(weights, "weights"),
+            argument_label(offset, "offset"),
         )
     if estimate_theta:
         from pyglmm.glm.negative_binomial import fit_glm_nb
