@@ -329,17 +329,21 @@ class LmmBlocks:
             bounds.append(nw)
         present = np.zeros(m * m, dtype=bool)
         keys, vals, counts = [], [], np.zeros(nw, dtype=np.int64)
+        rows_of_block = np.arange(m1, dtype=np.int32)
         for c0, c1 in zip(bounds[:-1], bounds[1:], strict=True):
             C = Rt[c0 * m1 : c1 * m1] @ RT
-            rowc = np.repeat(np.arange(c0 * m1, c1 * m1, dtype=np.int64), np.diff(C.indptr))
-            wc, i = np.divmod(rowc, m1)
+            ptr = C.indptr
+            i = np.repeat(np.tile(rows_of_block, c1 - c0), np.diff(ptr))
             j = C.indices
             keep = j <= i
-            key = (i[keep] + j[keep].astype(np.int64) * m).astype(np.int32)
+            key = i[keep] + j[keep].astype(np.int32) * np.int32(m)  # < 2³¹ (checked)
             present[key] = True
             keys.append(key)
             vals.append(C.data[keep])
-            counts[c0:c1] = np.bincount(wc[keep] - c0, minlength=c1 - c0)
+            # kept entries per map column: differences of the running count at the
+            # boundaries of the row blocks
+            ck = np.concatenate([[0], np.cumsum(keep)])
+            counts[c0:c1] = np.diff(ck[ptr[::m1]])
         key = np.concatenate(keys)
         uniq = np.flatnonzero(present)
         lookup = np.empty(m * m, dtype=np.int32)
