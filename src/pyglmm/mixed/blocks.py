@@ -17,6 +17,7 @@ block 0 for a given θ is
 
 Its lower triangle is linear in the ``ℓ₀ q₀²`` entries of ``𝒲``, so the map
 ``vec 𝒲 ↦ lower(R 𝒲 Rᵀ)`` is precomputed as a sparse matrix :attr:`LmmBlocks.M`
+(built by sparse matrix products, see :meth:`LmmBlocks._build_schur_map`)
 and each evaluation costs one sparse mat-vec plus one dense Cholesky of order ``m``.
 Because ``𝒲_l`` depends on the level only through ``A_{00,l}``, levels with equal
 blocks (for an intercept-only first term: equal counts) share one column of the

@@ -5,8 +5,13 @@ The model is ``y = Xβ + Zb + offset + ε`` with ``b = Λ(θ)u``, ``u ~ N(0, σ�
 least-squares problem is solved through the blocked Cholesky factor
 (:mod:`pyglmm.mixed.blocked_cholesky`); the profiled objective
 (:mod:`pyglmm.mixed.lmm_objective`) is minimized over θ with BOBYQA
-(:mod:`pyglmm.mixed.optimizer`) from lme4's start ``λ_k = I``.  β̂, the conditional
-modes b̂ and σ̂ follow by back-substitution.
+(:mod:`pyglmm.mixed.optimizer`) from lme4's start ``λ_k = I``.  Large models
+(n ≥ 10 000) whose terms are all scalar take the gradient path instead: Newton
+iterations with the analytic gradient and the average-information Hessian
+(:meth:`~pyglmm.mixed.blocked_cholesky.BlockedCholesky.hessian_ai`), started at
+one-way moment estimates (:mod:`pyglmm.mixed.start_values`); InstEval's crossed
+model needs 5 factorizations and 4 gradients.  β̂, the conditional modes b̂ and σ̂
+follow by back-substitution.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ diagonal of each ``λ_k``, started at ``λ_k = I``.  After the optimizer,
   difference quotient there is negative, restart the optimizer from the optimum;
 * ``check.boundary`` (``boundary.tol = 1e-5``): a parameter within ``1e-5`` of its
   bound is set to the bound if that lowers the objective.
+
+For scalar terms, where the analytic gradient is available, :func:`newton_ai`
+(Newton steps with an average-information Hessian) replaces BOBYQA, with
+scipy's L-BFGS-B as the fallback.
 """
 
 from __future__ import annotations
