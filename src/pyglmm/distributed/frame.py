@@ -36,7 +36,14 @@ from pyglmm.distributed.mapreduce import map_reduce
 from pyglmm.errors import DataError, FormulaError
 from pyglmm.formula.expressions import check_columns, evaluate
 from pyglmm.formula.fixed import FixedDesign
-from pyglmm.formula.frame import _group_variables, _response
+from pyglmm.formula.frame import (
+    FixedColumns,
+    append_new,
+    check_model_arrays,
+    formula_offset,
+    formula_variables,
+    response,
+)
 from pyglmm.formula.levels import as_r_factor, r_sorted_levels
 from pyglmm.formula.parse import ParsedFormula, parse_formula
 
@@ -133,26 +140,14 @@ class PartitionEncoder:
         for col, levels in self.factor_levels.items():
             sub[col] = as_r_factor(sub[col], levels)
         y = np.zeros(n)
-        off = np.zeros(n)
         with FORMULA_LOCK:
             if self.formula.response is not None:
-                y, _ = _response(self.formula.response, sub)
-            for expr in self.formula.offsets:
-                off = off + np.asarray(evaluate(expr, sub, "offset"), dtype=float)
+                y, _ = response(self.formula.response, sub)
+            off = formula_offset(self.formula.offsets, sub)
         X = self.model_matrix(sub)
         if o is not None:
             off = off + o
-        if not np.all(np.isfinite(off)):
-            raise DataError("the offset has non-finite values (e.g. log of zero)")
-        if w is not None:
-            if not np.all(np.isfinite(w)):
-                raise DataError("weights have non-finite values")
-            if np.any(w < 0):
-                raise DataError("negative weights are not allowed")
-        if X.shape[0] != n:
-            raise FormulaError("the model matrix does not have one row per observation")
-        if not np.all(np.isfinite(X)):
-            raise DataError("the model matrix has non-finite values (e.g. log of zero or negative)")
+        check_model_arrays(X, n, off, w)
         return EncodedPartition(X, y, off, w, sub, sub.index)
 
 
@@ -235,7 +230,7 @@ def _order_levels(
 
 
 @dataclass
-class DistributedFrame:
+class DistributedFrame(FixedColumns):
     """The learned encoding of a formula on a Dask DataFrame and the data's row counts.
 
     Attributes
@@ -280,18 +275,6 @@ class DistributedFrame:
         state["ddf"] = None
         state["partitions"] = []
         return state
-
-    @property
-    def column_names(self) -> list[str]:
-        return self.fixed.column_names
-
-    @property
-    def terms(self) -> list[str]:
-        return self.fixed.terms
-
-    @property
-    def assign(self) -> np.ndarray:
-        return self.fixed.assign
 
     @property
     def response_name(self) -> str | None:
@@ -378,33 +361,10 @@ def learn_frame(
             )
     meta0 = ddf._meta
     pf = parse_formula(formula)
-    used: list[str] = []
-
-    def add(names) -> None:
-        for n in names:
-            if n not in used:
-                used.append(n)
-
-    if pf.response is not None:
-        add(check_columns(pf.response.replace("cbind", ""), meta0, "response"))
-    add(check_columns(pf.fixed, meta0, "formula"))
-    for off in pf.offsets:
-        add(check_columns(off, meta0, "offset"))
-    group_vars: list[str] = []
-    for bar in pf.random:
-        add(check_columns(bar.lhs, meta0, "random-effects term"))
-        for g in _group_variables(bar.group):
-            if g not in meta0.columns:
-                raise DataError(
-                    f"grouping factor {g!r} in {bar} is not a column of the data "
-                    f"(columns: {', '.join(map(str, meta0.columns[:20]))})"
-                )
-            add([g])
-            if g not in group_vars:
-                group_vars.append(g)
+    used, group_vars = formula_variables(pf, meta0)
     for what, value in (("weights", weights), ("offset", offset)):
         if isinstance(value, str):
-            add(check_columns(value, meta0, what))
+            append_new(used, check_columns(value, meta0, what))
 
     factor_cols = [c for c in used if _is_factor_like(meta0[c].dtype)]
     for m in _FACTOR_ARG.finditer(pf.fixed):
@@ -464,7 +424,7 @@ def learn_frame(
     response_levels = None
     ncol = 1
     if pf.response is not None:
-        y_meta, response_levels = _response(pf.response, meta)
+        y_meta, response_levels = response(pf.response, meta)
         ncol = 1 if y_meta.ndim == 1 else 2
     encoder = PartitionEncoder(
         formula=pf,

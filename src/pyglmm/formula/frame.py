@@ -28,8 +28,33 @@ from pyglmm.formula.parse import ParsedFormula, RandomBar, parse_formula
 _CBIND = re.compile(r"^cbind\((?P<args>.*)\)$", re.S)
 
 
+class FixedColumns:
+    """The column names, term labels and ``assign`` of a frame's :class:`FixedDesign`.
+
+    Mixed into :class:`ModelFrame` and the Dask
+    :class:`~pyglmm.distributed.frame.DistributedFrame`, which have a ``fixed`` attribute.
+    """
+
+    fixed: FixedDesign
+
+    @property
+    def column_names(self) -> list[str]:
+        """R-style names of the columns of :attr:`X`."""
+        return self.fixed.column_names
+
+    @property
+    def terms(self) -> list[str]:
+        """Term labels of the fixed part (intercept excluded)."""
+        return self.fixed.terms
+
+    @property
+    def assign(self) -> np.ndarray:
+        """Term index of each column of :attr:`X` (0 for the intercept)."""
+        return self.fixed.assign
+
+
 @dataclass
-class ModelFrame:
+class ModelFrame(FixedColumns):
     """Everything a model needs from ``formula`` + ``data``.
 
     Attributes
@@ -76,21 +101,6 @@ class ModelFrame:
     variables: list[str] = field(default_factory=list)
 
     @property
-    def column_names(self) -> list[str]:
-        """R-style names of the columns of :attr:`X`."""
-        return self.fixed.column_names
-
-    @property
-    def terms(self) -> list[str]:
-        """Term labels of the fixed part (intercept excluded)."""
-        return self.fixed.terms
-
-    @property
-    def assign(self) -> np.ndarray:
-        """Term index of each column of :attr:`X` (0 for the intercept)."""
-        return self.fixed.assign
-
-    @property
     def nobs(self) -> int:
         """Number of rows used."""
         return len(self.row_labels)
@@ -110,8 +120,72 @@ def _split_args(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def _group_variables(group: str) -> list[str]:
+def group_variables(group: str) -> list[str]:
+    """The variables of a grouping expression: ``"g1/g2"`` and ``"g1:g2"`` give
+    ``["g1", "g2"]``."""
     return [g.strip() for g in re.split(r"[/:]", group) if g.strip()]
+
+
+def append_new(used: list[str], names: Sequence[str]) -> None:
+    """Append to ``used`` the ``names`` not in it yet, in order."""
+    for n in names:
+        if n not in used:
+            used.append(n)
+
+
+def formula_variables(pf: ParsedFormula, data: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The columns of ``data`` that the formula uses, checked to exist.
+
+    Returns ``(used, groups)``: every variable of the response, the fixed part, the
+    offsets and the random-effects bars (in that order, each once), and the grouping
+    variables of the bars. Raises :class:`~pyglmm.errors.DataError` naming a variable
+    that is not a column of ``data`` (only the columns and dtypes of ``data`` are read).
+    """
+    used: list[str] = []
+    groups: list[str] = []
+    if pf.response is not None:
+        append_new(used, check_columns(pf.response.replace("cbind", ""), data, "response"))
+    append_new(used, check_columns(pf.fixed, data, "formula"))
+    for off in pf.offsets:
+        append_new(used, check_columns(off, data, "offset"))
+    for bar in pf.random:
+        append_new(used, check_columns(bar.lhs, data, "random-effects term"))
+        for g in group_variables(bar.group):
+            if g not in data.columns:
+                raise DataError(
+                    f"grouping factor {g!r} in {bar} is not a column of the data "
+                    f"(columns: {', '.join(map(str, data.columns[:20]))})"
+                )
+            append_new(used, [g])
+            append_new(groups, [g])
+    return used, groups
+
+
+def formula_offset(offsets: Sequence[str], data: pd.DataFrame) -> np.ndarray:
+    """The sum of the formula's ``offset()`` expressions on ``data`` (zeros if none)."""
+    off = np.zeros(len(data))
+    for expr in offsets:
+        off = off + np.asarray(evaluate(expr, data, "offset"), dtype=float)
+    return off
+
+
+def check_model_arrays(
+    X: np.ndarray, n: int, offset: np.ndarray, weights: np.ndarray | None
+) -> None:
+    """Raise :class:`~pyglmm.errors.DataError` for a non-finite offset, non-finite or
+    negative weights, or a non-finite model matrix (:class:`~pyglmm.errors.FormulaError`
+    when ``X`` does not have ``n`` rows)."""
+    if not np.all(np.isfinite(offset)):
+        raise DataError("the offset has non-finite values (e.g. log of zero)")
+    if weights is not None:
+        if not np.all(np.isfinite(weights)):
+            raise DataError("weights have non-finite values")
+        if np.any(weights < 0):
+            raise DataError("negative weights are not allowed")
+    if X.shape[0] != n:
+        raise FormulaError("the model matrix does not have one row per observation")
+    if not np.all(np.isfinite(X)):
+        raise DataError("the model matrix has non-finite values (e.g. log of zero or negative)")
 
 
 def _vector_argument(value: Any, df: pd.DataFrame, what: str) -> tuple[np.ndarray | None, str]:
@@ -162,38 +236,18 @@ def model_frame(
         raise DataError("the data have no rows")
     pf = parse_formula(formula)
 
-    used: list[str] = []
-
-    def add(names: Sequence[str]) -> None:
-        for n in names:
-            if n not in used:
-                used.append(n)
-
-    if pf.response is not None:
-        add(check_columns(pf.response.replace("cbind", ""), df, "response"))
-    add(check_columns(pf.fixed, df, "formula"))
-    for off in pf.offsets:
-        add(check_columns(off, df, "offset"))
-    for bar in pf.random:
-        add(check_columns(bar.lhs, df, "random-effects term"))
-        for g in _group_variables(bar.group):
-            if g not in df.columns:
-                raise DataError(
-                    f"grouping factor {g!r} in {bar} is not a column of the data "
-                    f"(columns: {', '.join(map(str, df.columns[:20]))})"
-                )
-            add([g])
+    used, _ = formula_variables(pf, df)
     for col in extra_columns:
         if col not in df.columns:
             raise DataError(f"column {col!r} is not in the data")
-        add([col])
+        append_new(used, [col])
 
     w_arr, w_name = _vector_argument(weights, df, "weights")
     o_arr, o_name = _vector_argument(offset, df, "offset")
     if w_name and w_name in df.columns:
-        add([w_name])
+        append_new(used, [w_name])
     if o_name and o_name in df.columns:
-        add([o_name])
+        append_new(used, [o_name])
 
     sub = df[used].copy() if used else pd.DataFrame(index=df.index)
     complete = ~sub.isna().any(axis=1).to_numpy()
@@ -230,26 +284,13 @@ def model_frame(
 
     y, response_levels = None, None
     if pf.response is not None:
-        y, response_levels = _response(pf.response, sub)
+        y, response_levels = response(pf.response, sub)
 
     fixed = FixedDesign(pf.fixed, sub, contrasts)
-    n = len(sub)
-    off = np.zeros(n)
-    for expr in pf.offsets:
-        off = off + np.asarray(evaluate(expr, sub, "offset"), dtype=float)
+    off = formula_offset(pf.offsets, sub)
     if o_arr is not None:
         off = off + o_arr
-    if not np.all(np.isfinite(off)):
-        raise DataError("the offset has non-finite values (e.g. log of zero)")
-    if w_arr is not None:
-        if not np.all(np.isfinite(w_arr)):
-            raise DataError("weights have non-finite values")
-        if np.any(w_arr < 0):
-            raise DataError("negative weights are not allowed")
-    if fixed.matrix.shape[0] != n:
-        raise FormulaError("the model matrix does not have one row per observation")
-    if not np.all(np.isfinite(fixed.matrix)):
-        raise DataError("the model matrix has non-finite values (e.g. log of zero or negative)")
+    check_model_arrays(fixed.matrix, len(sub), off, w_arr)
 
     return ModelFrame(
         formula=pf,
@@ -269,7 +310,16 @@ def model_frame(
     )
 
 
-def _response(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[Any] | None]:
+def response(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[Any] | None]:
+    """Evaluate the response expression ``expr`` on ``data``.
+
+    Returns ``(y, levels)``: ``y`` is ``(n, 2)`` for ``cbind(successes, failures)``, the
+    indicator of the second level for a two-level factor (``levels`` its levels, as R's
+    binomial response), else the numeric values (``levels`` None). Raises
+    :class:`~pyglmm.errors.DataError` for a non-numeric or non-finite response or a
+    factor with other than two levels, :class:`~pyglmm.errors.FormulaError` for a
+    ``cbind()`` without two columns.
+    """
     m = _CBIND.match(expr.strip())
     if m:
         args = _split_args(m.group("args"))
