@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +33,7 @@ from pyglmm.distributed.rows import (
     approximate_quantiles,
     lazy_rows,
 )
-from pyglmm.errors import PyglmmError, RankDeficiencyWarning
+from pyglmm.errors import PyglmmError
 from pyglmm.families import get_family
 from pyglmm.linear.least_squares import LeastSquaresFit, pivoted_qr
 from pyglmm.linear.model import LinearModel, LinearModelSummary
@@ -152,35 +151,8 @@ class DistributedLinearModel(RowsOnClusterMixin, LinearModel):
         self.family = get_family("gaussian")
         self._fit = fit
         self.passes = 3
-        if fit.rank < len(self.column_names):
-            warnings.warn(
-                f"the model matrix is rank deficient: {len(self.column_names) - fit.rank} "
-                f"coefficient(s) not defined because of singularities "
-                f"({', '.join(np.asarray(self.column_names)[fit.aliased])})",
-                RankDeficiencyWarning,
-                stacklevel=3,
-            )
-        self.rank = fit.rank
-        self.df_resid = fit.df_resid
-        self.nobs = fit.n_used
+        self._set_estimates(fit, len(self.column_names))
         self._nobs_all = int(qr_sums["nobs"])
-        self.aliased = fit.aliased
-        self.coef = pd.Series(fit.coef, index=self.column_names, name="coef")
-        self.deviance = fit.rss
-        self.dispersion = fit.rss / fit.df_resid if fit.df_resid > 0 else float("nan")
-        self.sigma = float(np.sqrt(self.dispersion))
-        cov = fit.unscaled_cov() * self.dispersion
-        self._cov = cov
-        se = np.full(len(self.coef), np.nan)
-        se[~fit.aliased] = np.sqrt(np.diag(cov))
-        self.se = pd.Series(se, index=self.column_names, name="se")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self.t_values = pd.Series(fit.coef / se, index=self.column_names, name="t")
-        self.p_values = pd.Series(
-            2 * stats.t.sf(np.abs(self.t_values.to_numpy()), self.df_resid),
-            index=self.column_names,
-            name="p_value",
-        )
         self._reduced_statistics(qr_sums, ss)
 
     def _reduced_statistics(self, qr_sums: dict, ss: dict) -> None:

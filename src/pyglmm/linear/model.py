@@ -261,13 +261,29 @@ class LinearModel(DiagnosticsMixin):
             self._X, self.y, self.prior_weights, self._offset
         )
         fit = self._fit
-        if fit.rank < self._X.shape[1]:
+        self._set_estimates(fit, self._X.shape[1])
+        self.fitted = pd.Series(fit.fitted, index=self.row_labels, name="fitted")
+        self.linear_predictor = fit.fitted.copy()
+        self.working_weights = self.prior_weights
+        self.model_matrix_rank = self._X[:, ~fit.aliased]
+        self._summary_statistics()
+
+    def _set_estimates(self, fit: LeastSquaresFit, p: int) -> None:
+        r"""Coefficients and their *t* tests from the least-squares fit (R's ``summary.lm``).
+
+        Warns (:class:`~pyglmm.errors.RankDeficiencyWarning`) when the rank is below the
+        number ``p`` of columns; sets ``rank``, ``df_resid``, ``nobs``, ``aliased``,
+        ``coef``, ``deviance`` (RSS), ``dispersion`` :math:`\hat\sigma^2 = \mathrm{RSS}/(n-r)`,
+        ``sigma``, ``se`` :math:`\hat\sigma\sqrt{[(X^\top WX)^{-1}]_{jj}}`, ``t_values``
+        and ``p_values`` (two-sided, :math:`t_{n-r}`). Needs ``column_names``.
+        """
+        if fit.rank < p:
             warnings.warn(
-                f"the model matrix is rank deficient: {self._X.shape[1] - fit.rank} coefficient(s) "
+                f"the model matrix is rank deficient: {p - fit.rank} coefficient(s) "
                 f"not defined because of singularities "
                 f"({', '.join(np.asarray(self.column_names)[fit.aliased])})",
                 RankDeficiencyWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         self.rank = fit.rank
         self.df_resid = fit.df_resid
@@ -277,10 +293,6 @@ class LinearModel(DiagnosticsMixin):
         self.deviance = fit.rss
         self.dispersion = fit.rss / fit.df_resid if fit.df_resid > 0 else float("nan")
         self.sigma = float(np.sqrt(self.dispersion))
-        self.fitted = pd.Series(fit.fitted, index=self.row_labels, name="fitted")
-        self.linear_predictor = fit.fitted.copy()
-        self.working_weights = self.prior_weights
-        self.model_matrix_rank = self._X[:, ~fit.aliased]
         cov = fit.unscaled_cov() * self.dispersion
         self._cov = cov
         se = np.full(len(self.coef), np.nan)
@@ -293,7 +305,6 @@ class LinearModel(DiagnosticsMixin):
             index=self.column_names,
             name="p_value",
         )
-        self._summary_statistics()
 
     # ------------------------------------------------------------ statistics
     @property
