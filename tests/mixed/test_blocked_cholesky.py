@@ -188,3 +188,18 @@ def test_average_information_equals_dense_formula(formula, dataset, wcol, theta,
     )
     expected = 2 * (AI[:K, :K] - np.outer(AI[:K, K], AI[K, :K]) / AI[K, K]) + np.diag(g / theta)
     np.testing.assert_allclose(H, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("nblocks", [1, 2, 5])
+def test_closed_form_2x2_blocks(nblocks):
+    from pyglmm.mixed.blocked_cholesky import _blocks_2x2
+
+    rng = np.random.default_rng(nblocks)
+    lam = np.array([[0.9, 0.0], [0.3, 0.2]])
+    Xs = rng.normal(size=(nblocks, 10, 2))
+    A = np.einsum("nia,nib->nab", Xs, Xs)
+    T, W, det = _blocks_2x2(lam, A)
+    T_ref = lam.T @ A @ lam + np.eye(2)
+    np.testing.assert_allclose(T, T_ref, rtol=1e-13)
+    np.testing.assert_allclose(W, lam @ np.linalg.inv(T_ref) @ lam.T, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(det, np.linalg.det(T_ref), rtol=1e-13)

@@ -47,6 +47,8 @@ def trsolve(L: np.ndarray, B: np.ndarray, lower: bool = True, trans: bool = Fals
 def _blocks_2x2(lam: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``T = λᵀAλ + I``, ``𝒲 = λT^{-1}λᵀ`` and ``|T|`` for a stack of 2 × 2 blocks
     (closed forms; faster than batched LAPACK calls for the common ``(1 + x | g)``)."""
+    if len(A) <= 2:  # few distinct blocks (e.g. a balanced design): Python floats
+        return _blocks_2x2_scalar(lam, A)
     l11, l21, l22 = lam[0, 0], lam[1, 0], lam[1, 1]
     a11, a12, a22 = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
     p11 = a11 * l11 + a12 * l21
@@ -67,6 +69,34 @@ def _blocks_2x2(lam: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     W = np.empty((n, 2, 2))
     w12 = q11 * l21 + q12 * l22
     W[:, 0, 0], W[:, 0, 1], W[:, 1, 0], W[:, 1, 1] = q11 * l11, w12, w12, q21 * l21 + q22 * l22
+    return T, W, det
+
+
+def _blocks_2x2_scalar(lam: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_blocks_2x2` block by block with Python floats (less overhead than
+    numpy's for one or two blocks)."""
+    l11, l21, l22 = float(lam[0, 0]), float(lam[1, 0]), float(lam[1, 1])
+    n = len(A)
+    T = np.empty((n, 2, 2))
+    W = np.empty((n, 2, 2))
+    det = np.empty(n)
+    for k, (a11, a12, a22) in enumerate(A[:, [0, 0, 1], [0, 1, 1]].tolist()):
+        p11 = a11 * l11 + a12 * l21
+        p21 = a12 * l11 + a22 * l21
+        p12 = a12 * l22
+        p22 = a22 * l22
+        t11 = l11 * p11 + l21 * p21 + 1.0
+        t12 = l11 * p12 + l21 * p22
+        t22 = l22 * p22 + 1.0
+        dt = t11 * t22 - t12 * t12
+        i11, i12, i22 = t22 / dt, -t12 / dt, t11 / dt
+        q11, q12 = l11 * i11, l11 * i12
+        q21 = l21 * i11 + l22 * i12
+        q22 = l21 * i12 + l22 * i22
+        w12 = q11 * l21 + q12 * l22
+        T[k] = ((t11, t12), (t12, t22))
+        W[k] = ((q11 * l11, w12), (w12, q21 * l21 + q22 * l22))
+        det[k] = dt
     return T, W, det
 
 
