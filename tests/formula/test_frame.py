@@ -75,3 +75,10 @@ def test_polars_input_gives_same_matrix(ceb):
     f2 = model_frame("y ~ dur + res + educ", pl.from_pandas(plain))
     assert f1.column_names == f2.column_names
     np.testing.assert_array_equal(f1.X, f2.X)
+
+
+def test_input_frame_is_not_modified():
+    df = pd.DataFrame({"y": [1.0, 2, 3, 4], "g": ["b", "a", "b", "a"], "x": [1.0, 2, 3, 5]})
+    before = df.copy()
+    model_frame("y ~ g + x", df)
+    pd.testing.assert_frame_equal(df, before)
