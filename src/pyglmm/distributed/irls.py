@@ -33,9 +33,18 @@ from pyglmm.distributed.mapreduce import map_reduce
 from pyglmm.errors import ConvergenceWarning, PyglmmError, RankDeficiencyWarning
 from pyglmm.families import Family
 from pyglmm.glm.control import GLMControl
+from pyglmm.glm.irls_steps import (
+    aliased_message,
+    check_start,
+    deviance_converged,
+    factor_crossproducts,
+    halve_step,
+    require_previous_coefficients,
+    solve_step,
+    stop_warnings,
+)
 from pyglmm.glm.weighted_ls import (
     aliased_columns,
-    cholesky_solve,
     cholesky_upper,
     dqrdc2_rank,
     weighted_crossprod,
@@ -398,16 +407,15 @@ def fit_irls_distributed(
         if warn:
             warnings.warn(msg, category, stacklevel=4)
 
+    def deviance_at(beta: np.ndarray, iteration: int) -> tuple[float, bool]:
+        D = passes.dev(("beta", beta), f"step halving at IRLS iteration {iteration}")
+        return D["dev"], D["valid"]
+
     if nvars == 0:
         raise PyglmmError("a model without coefficients is not supported on a Dask DataFrame")
     coefold = None
     if start is not None:
-        start = np.asarray(start, dtype=float).reshape(-1)
-        if len(start) != nvars:
-            raise PyglmmError(
-                f"length of 'start' should equal {nvars} and correspond to initial coefs "
-                f"for {', '.join(column_names or [])}"
-            )
+        start = check_start(start, nvars, column_names)
         coefold = start.copy()
         spec: tuple = ("beta", start)
     else:
@@ -442,11 +450,7 @@ def fit_irls_distributed(
             break
         A, rhs = S["A"], S["rhs"]
         prev_spec = spec
-        if keep is None or not np.all(keep):
-            sub = np.flatnonzero(keep) if keep is not None else np.arange(nvars)
-            U, suspicious = cholesky_upper(A[np.ix_(sub, sub)])
-        else:
-            U, suspicious = cholesky_upper(A)
+        U, suspicious = factor_crossproducts(A, keep)
         if keep is None or suspicious:
             if suspicious:
                 R = passes.tsqr(spec, f"rank check at IRLS iteration {iteration}")
@@ -460,12 +464,7 @@ def fit_irls_distributed(
                     "the weighted cross-product matrix is not positive definite after "
                     "removing aliased columns (numerically singular design)"
                 )
-        rank = int(np.count_nonzero(keep))
-        if nobs < rank:
-            raise PyglmmError(f"X matrix has rank {rank}, but only {nobs} observations")
-        sub = np.flatnonzero(keep)
-        beta_new = np.zeros(nvars)
-        beta_new[sub] = cholesky_solve(U, rhs[sub])
+        beta_new = solve_step(U, rhs, keep, nvars, nobs)
         if not np.all(np.isfinite(beta_new)):
             conv = False
             emit(f"non-finite coefficients at iteration {iteration}")
@@ -479,34 +478,30 @@ def fit_irls_distributed(
         boundary = False
         halved = False
         if not np.isfinite(dev):
-            if coefold is None:
-                raise PyglmmError(
-                    "no valid set of coefficients has been found: please supply starting values"
-                )
+            require_previous_coefficients(coefold)
             emit("step size truncated due to divergence")
-            ii = 1
-            while not np.isfinite(dev):
-                if ii > control.maxit:
-                    raise PyglmmError("inner loop 1; cannot correct step size")
-                ii += 1
-                beta = (beta + coefold) / 2
-                D = passes.dev(("beta", beta), f"step halving at IRLS iteration {iteration}")
-                dev, is_valid = D["dev"], D["valid"]
+            beta, (dev, is_valid) = halve_step(
+                beta,
+                coefold,
+                (dev, is_valid),
+                lambda b, it=iteration: deviance_at(b, it),
+                lambda state: np.isfinite(state[0]),
+                maxit=control.maxit,
+                inner_loop=1,
+            )
             boundary = halved = True
         if not is_valid:
-            if coefold is None:
-                raise PyglmmError(
-                    "no valid set of coefficients has been found: please supply starting values"
-                )
+            require_previous_coefficients(coefold)
             emit("step size truncated: out of bounds")
-            ii = 1
-            while not is_valid:
-                if ii > control.maxit:
-                    raise PyglmmError("inner loop 2; cannot correct step size")
-                ii += 1
-                beta = (beta + coefold) / 2
-                D = passes.dev(("beta", beta), f"step halving at IRLS iteration {iteration}")
-                dev, is_valid = D["dev"], D["valid"]
+            beta, (dev, is_valid) = halve_step(
+                beta,
+                coefold,
+                (dev, is_valid),
+                lambda b, it=iteration: deviance_at(b, it),
+                lambda state: state[1],
+                maxit=control.maxit,
+                inner_loop=2,
+            )
             boundary = halved = True
         if control.halve_on_increase and coefold is not None:
             ii = 1
@@ -517,7 +512,7 @@ def fit_irls_distributed(
                 dev = D["dev"]
                 halved = True
         history.append((iteration, dev, np.where(keep, beta, np.nan)))
-        if abs(dev - devold) / (0.1 + abs(dev)) < control.epsilon:
+        if deviance_converged(dev, devold, control.epsilon):
             conv = True
             coef = beta
             break
@@ -526,19 +521,11 @@ def fit_irls_distributed(
         spec = ("beta", beta)
         if halved:
             S = passes.step(spec, f"IRLS iteration {iteration + 1}")
-    if not conv:
-        emit("glm.fit: algorithm did not converge")
-    if boundary:
-        emit("glm.fit: algorithm stopped at boundary value")
+    for message in stop_warnings(conv, boundary):
+        emit(message)
     aliased = ~keep if keep is not None else np.zeros(nvars, dtype=bool)
     if np.any(aliased) and warn:
-        names = [column_names[j] for j in np.flatnonzero(aliased)] if column_names else []
-        warnings.warn(
-            f"{int(aliased.sum())} coefficient(s) not defined because of singularities"
-            + (f": {', '.join(names)}" if names else ""),
-            RankDeficiencyWarning,
-            stacklevel=3,
-        )
+        warnings.warn(aliased_message(aliased, column_names), RankDeficiencyWarning, stacklevel=3)
     coef = np.where(aliased, np.nan, coef)
     return DistributedIRLSFit(
         coef=coef,

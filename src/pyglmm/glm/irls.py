@@ -33,8 +33,18 @@ from pyglmm.errors import (
 from pyglmm.families import Family
 from pyglmm.glm.control import GLMControl
 from pyglmm.glm.design import DenseDesign, FactorBlockDesign
+from pyglmm.glm.irls_steps import (
+    aliased_message,
+    check_start,
+    deviance_converged,
+    factor_crossproducts,
+    halve_step,
+    require_previous_coefficients,
+    solve_step,
+    stop_warnings,
+)
 from pyglmm.glm.warn import warn
-from pyglmm.glm.weighted_ls import aliased_columns, cholesky_solve, cholesky_upper
+from pyglmm.glm.weighted_ls import aliased_columns, cholesky_upper
 
 _TEN_EPS = 10 * np.finfo(float).eps
 
@@ -170,6 +180,14 @@ def fit_irls(
     def valid(eta: np.ndarray, mu: np.ndarray) -> bool:
         return family.valid_eta(eta) and family.valid_mu(mu)
 
+    def eta_mu(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        eta = design.matvec(beta) + offset
+        return eta, linkinv(eta)
+
+    def eta_mu_deviance(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        eta, mu = eta_mu(beta)
+        return eta, mu, total_deviance(mu)
+
     history: list = []
     if nvars == 0:
         eta = offset.copy()
@@ -205,13 +223,7 @@ def fit_irls(
     if etastart is not None:
         eta = np.asarray(etastart, dtype=float).copy()
     elif start is not None:
-        start = np.asarray(start, dtype=float).reshape(-1)
-        if len(start) != nvars:
-            names = ", ".join(column_names or [])
-            raise PyglmmError(
-                f"length of 'start' should equal {nvars} and correspond to initial coefs "
-                f"for {names}"
-            )
+        start = check_start(start, nvars, column_names)
         coefold = start.copy()
         eta = offset + design.matvec(start)
     else:
@@ -253,11 +265,7 @@ def fit_irls(
             w2 = np.where(good, w2, 0.0)
         sw = np.sqrt(w2)
         A, rhs = design.crossprod(sw, sw * z)
-        if keep is None or not np.all(keep):
-            sub = np.flatnonzero(keep) if keep is not None else np.arange(nvars)
-            U, suspicious = cholesky_upper(A[np.ix_(sub, sub)])
-        else:
-            U, suspicious = cholesky_upper(A)
+        U, suspicious = factor_crossproducts(A, keep)
         if keep is None and not suspicious:
             keep = np.ones(nvars, dtype=bool)
         elif suspicious:
@@ -269,12 +277,7 @@ def fit_irls(
                 # ill-conditioned but of full rank by R's rule (tol on the norms of
                 # W^{1/2}X, not of X'WX): take the triangular factor from a QR instead
                 U = np.linalg.qr(Xs_good[:, sub], mode="r")
-        rank = int(np.count_nonzero(keep))
-        if nobs < rank:
-            raise PyglmmError(f"X matrix has rank {rank}, but only {nobs} observations")
-        sub = np.flatnonzero(keep)
-        beta_new = np.zeros(nvars)
-        beta_new[sub] = cholesky_solve(U, rhs[sub])
+        beta_new = solve_step(U, rhs, keep, nvars, nobs)
         if not np.all(np.isfinite(beta_new)):
             conv = False
             emit(f"non-finite coefficients at iteration {iteration}")
@@ -287,35 +290,30 @@ def fit_irls(
             print(f"Deviance = {dev} Iterations - {iteration}")
         boundary = False
         if not np.isfinite(dev):
-            if coefold is None:
-                raise PyglmmError(
-                    "no valid set of coefficients has been found: please supply starting values"
-                )
+            require_previous_coefficients(coefold)
             emit("step size truncated due to divergence")
-            ii = 1
-            while not np.isfinite(dev):
-                if ii > control.maxit:
-                    raise PyglmmError("inner loop 1; cannot correct step size")
-                ii += 1
-                beta = (beta + coefold) / 2
-                eta = design.matvec(beta) + offset
-                mu = linkinv(eta)
-                dev = total_deviance(mu)
+            beta, (eta, mu, dev) = halve_step(
+                beta,
+                coefold,
+                (eta, mu, dev),
+                eta_mu_deviance,
+                lambda state: np.isfinite(state[2]),
+                maxit=control.maxit,
+                inner_loop=1,
+            )
             boundary = True
         if not valid(eta, mu):
-            if coefold is None:
-                raise PyglmmError(
-                    "no valid set of coefficients has been found: please supply starting values"
-                )
+            require_previous_coefficients(coefold)
             emit("step size truncated: out of bounds")
-            ii = 1
-            while not valid(eta, mu):
-                if ii > control.maxit:
-                    raise PyglmmError("inner loop 2; cannot correct step size")
-                ii += 1
-                beta = (beta + coefold) / 2
-                eta = design.matvec(beta) + offset
-                mu = linkinv(eta)
+            beta, (eta, mu) = halve_step(
+                beta,
+                coefold,
+                (eta, mu),
+                eta_mu,
+                lambda state: valid(*state),
+                maxit=control.maxit,
+                inner_loop=2,
+            )
             boundary = True
             dev = total_deviance(mu)
         if control.halve_on_increase and coefold is not None and dev > devold:
@@ -335,17 +333,15 @@ def fit_irls(
                 dev = devold
             boundary = False
         history.append((iteration, dev, np.where(keep, beta, np.nan)))
-        if abs(dev - devold) / (0.1 + abs(dev)) < control.epsilon:
+        if deviance_converged(dev, devold, control.epsilon):
             conv = True
             coef = beta
             break
         devold = dev
         coef = coefold = beta.copy()
     design.release()
-    if not conv:
-        emit("glm.fit: algorithm did not converge")
-    if boundary:
-        emit("glm.fit: algorithm stopped at boundary value")
+    for message in stop_warnings(conv, boundary):
+        emit(message)
     if family.name == "binomial" and (np.any(mu > 1 - _TEN_EPS) or np.any(mu < _TEN_EPS)):
         emit("glm.fit: fitted probabilities numerically 0 or 1 occurred", SeparationWarning)
         extreme = (mu > 1 - _TEN_EPS) | (mu < _TEN_EPS)
@@ -362,12 +358,7 @@ def fit_irls(
         emit("glm.fit: fitted rates numerically 0 occurred", ConvergenceWarning)
     aliased = ~keep if keep is not None else np.zeros(nvars, dtype=bool)
     if np.any(aliased) and warn:
-        names = [column_names[j] for j in np.flatnonzero(aliased)] if column_names else []
-        _warn(
-            f"{int(aliased.sum())} coefficient(s) not defined because of singularities"
-            + (f": {', '.join(names)}" if names else ""),
-            RankDeficiencyWarning,
-        )
+        _warn(aliased_message(aliased, column_names), RankDeficiencyWarning)
     coef = np.where(aliased, np.nan, coef)
     with np.errstate(divide="ignore", invalid="ignore"):
         working_residuals = (y - mu) / mu_eta(eta)
