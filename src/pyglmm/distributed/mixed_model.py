@@ -51,12 +51,10 @@ from pyglmm.distributed.frame import FORMULA_LOCK, DistributedFrame, learn_frame
 from pyglmm.distributed.mapreduce import map_reduce
 from pyglmm.distributed.rows import DistributedNotSupported, approximate_quantiles
 from pyglmm.errors import (
-    ConvergenceWarning,
     DataError,
     FormulaError,
     PyglmmError,
     RankDeficiencyWarning,
-    SingularFitWarning,
 )
 from pyglmm.formula.fixed import FixedDesign
 from pyglmm.formula.levels import as_r_factor
@@ -70,9 +68,10 @@ from pyglmm.mixed.lmer import (
     _drop_rank_deficient,
     _fit_threads,
     _use_gradient,
+    fit_theta,
 )
 from pyglmm.mixed.lmm_objective import LmmObjective
-from pyglmm.mixed.optimizer import OptResult, newton_polish, optimize_theta
+from pyglmm.mixed.optimizer import OptResult, optimize_theta
 from pyglmm.mixed.remat import ReMat
 
 #: Default bound on the client memory the reduced blocks may take (bytes).
@@ -599,37 +598,10 @@ def lmer(
         kept_columns = keep
     terms = [_shell(te) for te in encoders]
     blocks = reduced_blocks(terms, sums, keep, p_full, weights is not None)
-    obj = LmmObjective(blocks, reml)
-    lower = np.concatenate([t.theta_lower() for t in terms])
-    x0 = np.concatenate([t.theta_start() for t in terms]) if start is None else np.asarray(start)
-    if calc_derivs is None:
-        calc_derivs = n < 10_000
-    # as pyglmm.mixed.lmer.lmer from here on (same optimizer, checks and polish)
-    use_grad = _use_gradient(optimizer, obj)
-    with blas_threads(_fit_threads(blocks)):
-        fg = obj.value_and_gradient if use_grad else None
-        opt = optimize_theta(obj, x0, lower, fun_grad=fg)
-        conv = check_convergence(obj, opt.x, opt.fun, lower, calc_derivs=calc_derivs)
-        polish = calc_derivs or (len(x0) <= 4 and not use_grad)
-        if polish and not conv.singular:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                x, fx, _, _, extra = newton_polish(
-                    obj,
-                    opt.x,
-                    opt.fun,
-                    lower,
-                    max_iter=1,
-                    final_derivs=False,
-                    derivs=(conv.gradient, conv.hessian) if conv.gradient is not None else None,
-                )
-            conv.nevals += extra
-            if fx < opt.fun:
-                opt = OptResult(x, fx, opt.nevals, opt.status, opt.message)
-    for msg in conv.messages:
-        if msg.startswith("boundary (singular)"):
-            warnings.warn(msg, SingularFitWarning, stacklevel=2)
-        else:
-            warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+    # the same optimizer, checks and polish as pyglmm.mixed.lmer.lmer
+    obj, opt, conv, use_grad = fit_theta(
+        terms, blocks, reml, optimizer=optimizer, start=start, calc_derivs=calc_derivs
+    )
     model = DistributedLinearMixedModel(
         frame,
         terms,

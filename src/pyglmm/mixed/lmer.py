@@ -795,10 +795,60 @@ def lmer(
     terms = random_terms(frame.random, frame.data, n=len(y))
     with blas_threads(1):
         blocks = LmmBlocks(terms, X, y - frame.offset, w)
+    obj, opt, conv, use_grad = fit_theta(
+        terms, blocks, reml, optimizer=optimizer, start=start, calc_derivs=calc_derivs
+    )
+    with blas_threads(_fit_threads(blocks)):
+        model = LinearMixedModel(
+            frame,
+            terms,
+            blocks,
+            reml,
+            X,
+            names,
+            y,
+            frame.offset,
+            w,
+            opt,
+            conv,
+            0.0,
+            None,
+            objective=obj,
+        )
+    model._kept_columns = kept_columns
+    model.optimizer = optimizer
+    model.optinfo["optimizer"] = "lbfgsb" if use_grad else "bobyqa"
+    if isinstance(weights, str):
+        model.frame_weights_name = weights
+    model.optinfo["seconds"] = time.perf_counter() - t0
+    return model
+
+
+def fit_theta(
+    terms: list[ReMat],
+    blocks: LmmBlocks,
+    reml: bool,
+    *,
+    optimizer: str | None = None,
+    start: np.ndarray | None = None,
+    calc_derivs: bool | None = None,
+) -> tuple[LmmObjective, OptResult, ConvergenceInfo, bool]:
+    """Optimize θ from the blocks of A alone, as lme4's ``lmer`` does.
+
+    The optimizer (Newton / L-BFGS-B with the analytic gradient for scalar terms
+    of large models, BOBYQA otherwise), lme4's convergence checks at its result,
+    and one Newton polish step kept only when it lowers the criterion. Used by
+    :func:`lmer` and by the Dask backend, which builds the blocks from partition
+    sums. Warnings about singular fits and convergence are emitted here.
+
+    Returns
+    -------
+    objective, optimum, convergence information, whether the gradient path was used
+    """
     obj = LmmObjective(blocks, reml)
     lower = np.concatenate([t.theta_lower() for t in terms])
     if calc_derivs is None:
-        calc_derivs = len(y) < 10_000
+        calc_derivs = blocks.n < 10_000
     use_grad = _use_gradient(optimizer, obj)
     x0 = _start_theta(terms, blocks, use_grad) if start is None else np.asarray(start)
     with blas_threads(_fit_threads(blocks)):
@@ -826,34 +876,12 @@ def lmer(
             conv.nevals += extra
             if fx < opt.fun:
                 opt = OptResult(x, fx, opt.nevals, opt.status, opt.message)
-        for msg in conv.messages:
-            if msg.startswith("boundary (singular)"):
-                warnings.warn(msg, SingularFitWarning, stacklevel=2)
-            else:
-                warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-        model = LinearMixedModel(
-            frame,
-            terms,
-            blocks,
-            reml,
-            X,
-            names,
-            y,
-            frame.offset,
-            w,
-            opt,
-            conv,
-            0.0,
-            None,
-            objective=obj,
-        )
-    model._kept_columns = kept_columns
-    model.optimizer = optimizer
-    model.optinfo["optimizer"] = "lbfgsb" if use_grad else "bobyqa"
-    if isinstance(weights, str):
-        model.frame_weights_name = weights
-    model.optinfo["seconds"] = time.perf_counter() - t0
-    return model
+    for msg in conv.messages:
+        if msg.startswith("boundary (singular)"):
+            warnings.warn(msg, SingularFitWarning, stacklevel=3)
+        else:
+            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    return obj, opt, conv, use_grad
 
 
-__all__ = ["LinearMixedModel", "lmer"]
+__all__ = ["LinearMixedModel", "fit_theta", "lmer"]
