@@ -101,8 +101,9 @@ class WeightedBlocks:
                     self._rz_parts.append((inv, len(uk), t.z[:, a] * t0.z[:, b]))
         total_cells = sum(p[1] for p in self._rz_parts)
         dense_cells = self.mz * self.nq0
-        # dense products pay for every zero; sparse ones only for the level pairs present
-        self._dense_r = dense_cells <= _DENSE_R_MAX and total_cells > 0.25 * dense_cells
+        # dense products pay for every zero; sparse ones only for the level pairs present, but
+        # the dense Gram R𝒲Rᵀ is one BLAS product, ~2x faster than the sparse kernel at 18% fill
+        self._dense_r = dense_cells <= _DENSE_R_MAX and total_cells > 0.1 * dense_cells
         if self.mz:
             rows = np.concatenate(rows_l)
             cols = np.concatenate(cols_l)
