@@ -43,8 +43,6 @@ from pyglmm.distributed.rows import (
 from pyglmm.errors import ConvergenceWarning, FamilyError, PyglmmError
 from pyglmm.families import Family, NegativeBinomial, get_family
 from pyglmm.glm.coefficient_inference import (
-    coefficient_inference,
-    likelihood_criteria,
     summary_dispersion,
 )
 from pyglmm.glm.control import GLMControl
@@ -109,19 +107,7 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
         self.column_names = names
         self.row_labels = None
         self.nobs = int(fit.nobs)
-        self.aliased = fit.aliased
-        self.rank = fit.rank
-        self.iterations = fit.iterations
-        self.converged = fit.converged
-        self.boundary = fit.boundary
-        self.deviance = fit.deviance
-        self.null_deviance = null_dev
-        self.fit_warnings = list(fit.warnings)
-        n_ok = int(self.nobs - fit.n_zero_weights)
-        self.intercept = bool(frame.fixed.has_intercept)
-        self.df_null = n_ok - int(self.intercept)
-        self.df_resid = n_ok - self.rank
-        self.coef = pd.Series(fit.coef, index=names, name="coef")
+        self._set_fit_results(fit, null_dev, fit.n_zero_weights)
 
         self.dispersion_estimated = family.name not in FIXED_DISPERSION_FAMILIES
         self.dispersion = summary_dispersion(
@@ -134,24 +120,8 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
         self.dispersion_fletcher = self.dispersion_pearson / (1 - s_bar)
         self.dispersion_deviance = self.deviance / df
 
-        inference = coefficient_inference(
-            self.coef,
-            self.aliased,
+        self._set_inference(
             fit.chol,
-            self.dispersion,
-            self.dispersion_estimated,
-            self.df_resid,
-        )
-        self.cov_unscaled = inference.cov_unscaled
-        self.vcov = inference.vcov
-        self.se = inference.se
-        self.statistic = inference.statistic
-        self.p_values = inference.p_values
-
-        criteria = likelihood_criteria(
-            family,
-            self.rank,
-            self.nobs,
             lambda: aic_total(
                 family,
                 final["aic"],
@@ -160,14 +130,6 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
                 fit.sum_weights,
                 fit.sum_log_weights,
             ),
-        )
-        self.loglik = criteria.loglik
-        self.aic = criteria.aic
-        self.df_loglik = criteria.df_loglik
-        self.bic = criteria.bic
-        self.history = pd.DataFrame(
-            [[it, dev, *coefs] for it, dev, coefs in fit.history],
-            columns=["iteration", "deviance", *names],
         )
 
     # ------------------------------------------------------------ per-row, lazily

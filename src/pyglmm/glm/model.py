@@ -140,20 +140,7 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         self.fitted = pd.Series(fit.mu, index=self.row_labels, name="fitted")
         self.working_weights = fit.working_weights
         self.working_residuals = fit.working_residuals
-        self.aliased = fit.aliased
-        self.rank = fit.rank
-        self.iterations = fit.iterations
-        self.converged = fit.converged
-        self.boundary = fit.boundary
-        self.deviance = fit.deviance
-        self.null_deviance = null_dev
-        self.fit_warnings = list(fit.warnings)
-
-        n_ok = int(self.nobs - np.sum(self.prior_weights == 0))
-        self.intercept = bool(frame.fixed.has_intercept)
-        self.df_null = n_ok - int(self.intercept)
-        self.df_resid = n_ok - self.rank
-        self.coef = pd.Series(fit.coef, index=names, name="coef")
+        self._set_fit_results(fit, null_dev, np.sum(self.prior_weights == 0))
 
         # dispersion (summary.glm) ----------------------------------------
         self.dispersion_estimated = not (
@@ -169,11 +156,53 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         self.dispersion_fletcher = fletcher_dispersion(y, mu, family, self.df_resid, pw)
         self.dispersion_deviance = deviance_dispersion(self.deviance, self.df_resid)
 
-        # covariance and Wald tests -------------------------------------------
+        # covariance, Wald tests and likelihood ------------------------------
+        def family_aic() -> float:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return family.aic(y, self.n_trials, mu, pw, self.deviance)
+
+        self._set_inference(fit.chol, family_aic, nb_loglik if theta_estimated else None)
+
+    def _set_fit_results(self, fit, null_dev: float, n_zero_weights) -> None:
+        """The attributes taken from the IRLS fit (in-memory or Dask).
+
+        Sets ``aliased``, ``rank``, ``iterations``, ``converged``, ``boundary``,
+        ``deviance``, ``null_deviance``, ``fit_warnings``, ``intercept``, ``df_null``,
+        ``df_resid`` (rows with positive weight minus the rank), ``coef`` and ``history``.
+        Needs ``frame``, ``column_names`` and ``nobs``.
+        """
+        names = self.column_names
+        self.aliased = fit.aliased
+        self.rank = fit.rank
+        self.iterations = fit.iterations
+        self.converged = fit.converged
+        self.boundary = fit.boundary
+        self.deviance = fit.deviance
+        self.null_deviance = null_dev
+        self.fit_warnings = list(fit.warnings)
+        n_ok = int(self.nobs - n_zero_weights)
+        self.intercept = bool(self.frame.fixed.has_intercept)
+        self.df_null = n_ok - int(self.intercept)
+        self.df_resid = n_ok - self.rank
+        self.coef = pd.Series(fit.coef, index=names, name="coef")
+        self.history = pd.DataFrame(
+            [[it, dev, *coefs] for it, dev, coefs in fit.history],
+            columns=["iteration", "deviance", *names],
+        )
+
+    def _set_inference(self, chol: np.ndarray, family_aic, nb_loglik: float | None = None) -> None:
+        r"""Covariance, SEs, statistics, p-values (:func:`coefficient_inference`) and
+        logLik/AIC/BIC (:func:`likelihood_criteria`) as attributes.
+
+        Needs ``coef``, ``aliased``, ``dispersion``, ``dispersion_estimated``,
+        ``df_resid``, ``family``, ``rank`` and ``nobs``; ``chol`` is the Cholesky factor of
+        :math:`X^\top W X` and ``family_aic()`` R's ``family$aic`` at the fit.
+        """
         inference = coefficient_inference(
             self.coef,
             self.aliased,
-            fit.chol,
+            chol,
             self.dispersion,
             self.dispersion_estimated,
             self.df_resid,
@@ -183,30 +212,13 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         self.se = inference.se
         self.statistic = inference.statistic
         self.p_values = inference.p_values
-
-        # likelihood ----------------------------------------------------------
-        def family_aic() -> float:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                return family.aic(y, self.n_trials, mu, pw, self.deviance)
-
         criteria = likelihood_criteria(
-            family,
-            self.rank,
-            self.nobs,
-            family_aic,
-            nb_loglik=nb_loglik if theta_estimated else None,
+            self.family, self.rank, self.nobs, family_aic, nb_loglik=nb_loglik
         )
         self.loglik = criteria.loglik
         self.aic = criteria.aic
         self.df_loglik = criteria.df_loglik
         self.bic = criteria.bic
-
-        hist = fit.history
-        self.history = pd.DataFrame(
-            [[it, dev, *coefs] for it, dev, coefs in hist],
-            columns=["iteration", "deviance", *names],
-        )
 
     # ------------------------------------------------------------------ protocol
     @property
