@@ -40,7 +40,7 @@ from pyglmm.distributed.rows import (
     approximate_quantiles,
     lazy_rows,
 )
-from pyglmm.errors import ConvergenceWarning, FamilyError, PyglmmError
+from pyglmm.errors import ConvergenceWarning, FamilyError
 from pyglmm.families import Family, NegativeBinomial, get_family
 from pyglmm.glm.coefficient_inference import (
     summary_dispersion,
@@ -51,6 +51,7 @@ from pyglmm.glm.model import (
     GeneralizedLinearModel,
     argument_label,
     call_text,
+    check_glm_formula,
     check_response,
 )
 
@@ -320,12 +321,7 @@ def glm(
     frame = learn_frame(
         formula, data, weights=weights, offset=offset, contrasts=contrasts, group_columns=False
     )
-    if frame.random:
-        raise PyglmmError(
-            f"the formula {formula!r} has random-effects terms; use pg.glmer for mixed models"
-        )
-    if frame.formula.response is None:
-        raise PyglmmError("the formula has no response (left-hand side)")
+    check_glm_formula(formula, frame.random, frame.formula.response is not None)
     call = call_text(
         formula, fam, argument_label(weights, "weights"), argument_label(offset, "offset")
     )

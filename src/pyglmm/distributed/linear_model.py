@@ -33,10 +33,9 @@ from pyglmm.distributed.rows import (
     approximate_quantiles,
     lazy_rows,
 )
-from pyglmm.errors import PyglmmError
 from pyglmm.families import get_family
 from pyglmm.linear.least_squares import LeastSquaresFit, pivoted_qr
-from pyglmm.linear.model import LinearModel, LinearModelSummary
+from pyglmm.linear.model import LinearModel, LinearModelSummary, check_lm_formula
 
 
 # ---------------------------------------------------------------------- worker side
@@ -284,14 +283,12 @@ def lm(
     frame = learn_frame(
         formula, data, weights=weights, offset=offset, contrasts=contrasts, group_columns=False
     )
-    if frame.random:
-        raise PyglmmError(
-            f"the formula {formula!r} has random-effects terms; use pg.lmer for mixed models"
-        )
-    if frame.formula.response is None:
-        raise PyglmmError("the formula has no response (write 'y ~ ...')")
-    if frame.encoder.response_columns != 1:
-        raise PyglmmError("cbind() responses are for binomial GLMs; lm needs one response column")
+    check_lm_formula(
+        formula,
+        frame.random,
+        frame.formula.response is not None,
+        frame.encoder.response_columns == 1,
+    )
     qr_sums = map_reduce(
         frame.partitions,
         _qr_partition,

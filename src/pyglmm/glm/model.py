@@ -436,6 +436,17 @@ def check_response(family: Family, y: np.ndarray, weights: np.ndarray | None) ->
             warn("non-integer #successes in a binomial glm!", DataWarning)
 
 
+def check_glm_formula(formula: str, random: Sequence[Any], response_given: bool) -> None:
+    """Refuse a GLM formula with random-effects terms (``random``: its bars) or without a
+    response, with a :class:`~pyglmm.errors.PyglmmError` that says what to do."""
+    if random:
+        raise PyglmmError(
+            f"the formula {formula!r} has random-effects terms; use pg.glmer for mixed models"
+        )
+    if not response_given:
+        raise PyglmmError("the formula has no response (left-hand side)")
+
+
 def call_text(formula, family: Family, weights_given, offset_given) -> str:
     """R's printed call ``glm(formula = ..., family = ..., data = data, ...)``.
 
@@ -496,12 +507,7 @@ def _fit_glm(
                 raise FamilyError("theta= is only for the negative binomial family")
             fam = get_family(family, link)
     frame = model_frame(formula, data, weights=weights, offset=offset, contrasts=contrasts)
-    if frame.random:
-        raise PyglmmError(
-            f"the formula {formula!r} has random-effects terms; use pg.glmer for mixed models"
-        )
-    if frame.y is None:
-        raise PyglmmError("the formula has no response (left-hand side)")
+    check_glm_formula(formula, frame.random, frame.y is not None)
     weights_arr = frame.weights
     # the offset= argument, per used row (formula offsets are re-evaluated on refits)
     formula_offset = np.zeros(frame.nobs)

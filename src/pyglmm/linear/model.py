@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import html
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,15 +98,26 @@ def lm(
     if distributed.is_dask_collection(data):  # Dask DataFrame: fit on the cluster
         return distributed.lm(formula, data, weights, offset=offset, contrasts=contrasts)
     frame = model_frame(formula, data, weights=weights, offset=offset, contrasts=contrasts)
-    if frame.random:
+    check_lm_formula(
+        formula, frame.random, frame.y is not None, frame.y is not None and frame.y.ndim == 1
+    )
+    return LinearModel(frame, formula=formula, contrasts=contrasts)
+
+
+def check_lm_formula(
+    formula: str, random: Sequence[Any], response_given: bool, one_response_column: bool
+) -> None:
+    """Refuse an ``lm`` formula with random-effects terms (``random``: its bars), without
+    a response, or with a ``cbind()`` response, with a :class:`~pyglmm.errors.PyglmmError`
+    that says what to do."""
+    if random:
         raise PyglmmError(
             f"the formula {formula!r} has random-effects terms; use pg.lmer for mixed models"
         )
-    if frame.y is None:
+    if not response_given:
         raise PyglmmError("the formula has no response (write 'y ~ ...')")
-    if frame.y.ndim != 1:
+    if not one_response_column:
         raise PyglmmError("cbind() responses are for binomial GLMs; lm needs one response column")
-    return LinearModel(frame, formula=formula, contrasts=contrasts)
 
 
 @dataclass(frozen=True)
