@@ -133,18 +133,28 @@ class GlmmResponse:
 
     def dev_from_eta(self, eta: np.ndarray) -> tuple[np.ndarray, float]:
         """``μ`` and the deviance ``Σ d_i`` at ``η`` (fast paths for canonical links)."""
-        if self._fast is not None and float(np.max(np.abs(eta))) < 30.0:
-            if self._fast[0] == "binomial":
-                # one exponential: e = e^{-|η|}, μ = 1/(1+e) or e/(1+e),
-                # log(1 + e^η) = max(η, 0) + log1p(e)  (np.logaddexp is ~10x slower)
-                e = np.exp(-np.abs(eta))
-                inv = 1.0 / (1.0 + e)
-                mu = np.where(eta >= 0, inv, e * inv)
-                d = np.maximum(eta, 0.0) + np.log1p(e) - self.y * eta + self._c
-            else:
-                mu = np.exp(eta)
-                d = mu - self.y * eta + self._c
-            return mu, 2.0 * float(self.wt @ d)
+        if self._fast is not None:
+            a = np.abs(eta)
+            if float(a.max(initial=0.0)) < 30.0:
+                # in-place on two work arrays: the same operations (and rounding) as
+                # d = max(η, 0) + log1p(e) − yη + c, without the temporaries
+                if self._fast[0] == "binomial":
+                    # one exponential: e = e^{-|η|}, μ = 1/(1+e) or e/(1+e),
+                    # log(1 + e^η) = max(η, 0) + log1p(e)  (np.logaddexp is ~10x slower)
+                    e = np.exp(np.negative(a, out=a), out=a)
+                    inv = np.add(e, 1.0)
+                    np.reciprocal(inv, out=inv)
+                    mu = np.multiply(e, inv)
+                    np.copyto(mu, inv, where=eta >= 0)
+                    d = np.maximum(eta, 0.0, out=inv)
+                    d += np.log1p(e, out=e)
+                    d -= np.multiply(self.y, eta, out=e)
+                else:
+                    mu = np.exp(eta)
+                    d = np.multiply(self.y, eta, out=a)
+                    np.subtract(mu, d, out=d)
+                d += self._c
+                return mu, 2.0 * float(self.wt @ d)
         mu = self.family.linkinv(eta)
         return mu, float(self.family.dev_resids(self.y, mu, self.wt).sum())
 
@@ -219,6 +229,11 @@ class Pirls:
         self.blocks_u = WeightedBlocks(terms, self.X, with_x=False)
         self._blocks_ux: WeightedBlocks | None = None
         self.n0q0 = self.blocks_u.nq0
+        #: columns of each term's ``z`` (None where all ones: no multiplication needed)
+        self._zcols = [
+            [None if np.all(t.z[:, a] == 1.0) else t.z[:, a] for a in range(t.q)] for t in terms
+        ]
+        self._has_offset = bool(np.any(response.offset != 0.0))
         self.mz = self.blocks_u.mz
         self.state = PirlsState(np.zeros(self.n0q0), np.zeros(self.mz), np.zeros(self.p))
         self.factor: BlockFactor | None = None
@@ -262,33 +277,52 @@ class Pirls:
 
     def zb(self, state: PirlsState, lams: list[np.ndarray]) -> np.ndarray:
         """``ZΛu``."""
-        out = np.zeros(self.n)
-        for t, bk in zip(self.terms, self.b_of(state, lams), strict=True):
+        out = None
+        for t, zc, bk in zip(self.terms, self._zcols, self.b_of(state, lams), strict=True):
             if t.q == 1:
-                out += t.z[:, 0] * bk[t.refs, 0]
+                g = bk[:, 0].take(t.refs)
+                if zc[0] is not None:
+                    g *= zc[0]
             else:
-                out += np.einsum("ij,ij->i", t.z, bk[t.refs])
-        return out
+                g = np.einsum("ij,ij->i", t.z, bk[t.refs])
+            if out is None:
+                out = g
+            else:
+                out += g
+        return np.zeros(self.n) if out is None else out
 
     def zt(self, v: np.ndarray, lams: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """``ΛᵀZᵀv`` split as (first term, rest)."""
         t0 = self.terms[0]
         c0 = np.empty((t0.nlevels, t0.q))
+        zcols = self._zcols
         for a in range(t0.q):
-            c0[:, a] = np.bincount(t0.refs, weights=v * t0.z[:, a], minlength=t0.nlevels)
+            za = zcols[0][a]
+            c0[:, a] = np.bincount(
+                t0.refs, weights=v if za is None else v * za, minlength=t0.nlevels
+            )
         c0 = (c0 @ lams[0]).ravel()
         cr = np.empty(self.mz)
-        for t, sl, lam in zip(self.terms[1:], self.blocks_u.rest_slices, lams[1:], strict=True):
+        for k, (t, sl, lam) in enumerate(
+            zip(self.terms[1:], self.blocks_u.rest_slices, lams[1:], strict=True)
+        ):
             ck = np.empty((t.nlevels, t.q))
             for a in range(t.q):
-                ck[:, a] = np.bincount(t.refs, weights=v * t.z[:, a], minlength=t.nlevels)
+                za = zcols[k + 1][a]
+                ck[:, a] = np.bincount(
+                    t.refs, weights=v if za is None else v * za, minlength=t.nlevels
+                )
             cr[sl] = (ck @ lam).ravel()
         return c0, cr
 
     # -- PIRLS -------------------------------------------------------------------
     def _eta(self, state: PirlsState, lams, beta_fixed: np.ndarray | None) -> np.ndarray:
         beta = state.beta if beta_fixed is None else beta_fixed
-        return self.resp.offset + self.X @ beta + self.zb(state, lams)
+        eta = self.X @ beta
+        if self._has_offset:
+            eta += self.resp.offset
+        eta += self.zb(state, lams)
+        return eta
 
     def set_start(self, eta: np.ndarray) -> None:
         """Start the next joint PIRLS from this linear predictor (lme4's ``mustart``)."""
