@@ -152,6 +152,8 @@ class FixedDesign:
             for col in data.columns
             if col in used and isinstance(data[col].dtype, pd.CategoricalDtype)
         }
+        #: True when the matrix was filled directly (large data), not by formulaic
+        self.built_directly = False
         fast = len(data) > _FAST_PATH_MIN_ROWS and self._learn_on_sample(data)
         if not fast:
             try:
@@ -174,7 +176,7 @@ class FixedDesign:
         numeric columns and indicator columns of factor levels (``x``,
         ``f[T.b]``, ``x:f[T.b]``): the encoding is learned by formulaic on a
         sample holding every factor level (plain columns carry no state), the
-        columns are filled directly into a Fortran-ordered array, and the sample
+        columns are filled directly into a row-major array, and the sample
         rows are checked against formulaic's own matrix. Returns False (and the
         caller uses formulaic on all rows) whenever this does not apply.
         """
@@ -219,14 +221,18 @@ class FixedDesign:
                 pieces.append((m.group("name"), levels.index(m.group("level"))))
             plan.append(pieces)
         n = len(data)
-        # empty + fill: sequential first touch of the pages, much faster than the
-        # scattered page faults that np.zeros + scatter would cause
-        X = np.empty((n, len(names)), order="F")
-        X.fill(0.0)
         codes_of = {c: data[c].cat.codes.to_numpy() for c in self._factor_levels}
         values_of: dict[str, np.ndarray] = {}
-        # indicator columns of one factor alone: one scatter per factor
+        for pieces in plan:
+            for var, level in pieces:
+                if level is None and var not in values_of:
+                    values_of[var] = data[var].to_numpy(dtype=float)
+        # indicator columns of one factor alone are set by one scatter per factor;
+        # the other columns are products, filled in row chunks that stay in cache
+        # (column-by-column writes into a row-major matrix would stream all of it
+        # through memory once per column)
         column_of_level: dict[str, np.ndarray] = {}
+        products = []
         for j, pieces in enumerate(plan):
             if len(pieces) == 1 and pieces[0][1] is not None:
                 var, level = pieces[0]
@@ -234,27 +240,35 @@ class FixedDesign:
                     var, np.full(len(level_names[var]) + 1, -1, dtype=np.intp)
                 )
                 lookup[level] = j
+            else:
+                products.append((j, pieces))
+        X = np.empty((n, len(names)))
+        if column_of_level:
+            # empty + fill: sequential first touch of the pages, much faster than the
+            # scattered page faults that np.zeros + scatter would cause
+            X.fill(0.0)
         for var, lookup in column_of_level.items():
             cols = lookup[codes_of[var]]  # code -1 (missing) maps to the last slot, -1
             hit = np.flatnonzero(cols >= 0)
             X[hit, cols[hit]] = 1.0
-        for j, pieces in enumerate(plan):
-            if len(pieces) == 1 and pieces[0][1] is not None:
-                continue
-            col = X[:, j]
-            col[:] = 1.0
-            for var, level in pieces:
-                if level is None:
-                    if var not in values_of:
-                        values_of[var] = data[var].to_numpy(dtype=float)
-                    col *= values_of[var]
-                else:
-                    col *= codes_of[var] == level
+        chunk = max(1, 2**16 // max(1, len(names)))
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            block = X[start:stop]
+            for j, pieces in products:
+                col = np.ones(stop - start)
+                for var, level in pieces:
+                    if level is None:
+                        col *= values_of[var][start:stop]
+                    else:
+                        col *= codes_of[var][start:stop] == level
+                block[:, j] = col
         if not np.array_equal(X[rows], matrix.to_numpy(dtype=float), equal_nan=True):
             return False
         self.spec = matrix.model_spec
         self._formulaic_names = names
         self.matrix = X
+        self.built_directly = True
         return True
 
     # -- naming ------------------------------------------------------------
