@@ -49,6 +49,60 @@ def _dW(pirls: Pirls, mu: np.ndarray) -> np.ndarray:
     return wt * mu
 
 
+def _leverages(terms, b, th, H00, Tinv, G, diag_rr, Sinv) -> np.ndarray:
+    """``h_i = z̃_iᵀH^{-1}z̃_i`` from the blocks of ``H^{-1}`` (general ``z``)."""
+    z0 = terms[0].z[:, 0] * th[0]
+    l0 = terms[0].refs
+    h = z0 * z0 * H00[l0]
+    rest_idx = []
+    for t, sl, tk in zip(terms[1:], b.rest_slices, th[1:], strict=True):
+        j = sl.start + t.refs
+        zk = t.z[:, 0] * tk
+        rest_idx.append((j, zk))
+        h += zk * zk * diag_rr[j]
+        h -= 2.0 * z0 * zk * Tinv[l0] * G.ravel()[j * G.shape[1] + l0]
+    for a_i in range(len(rest_idx)):
+        for b_i in range(a_i):
+            ja, za = rest_idx[a_i]
+            jb, zb = rest_idx[b_i]
+            h += 2.0 * za * zb * Sinv[ja, jb]
+    return h
+
+
+def _leverages_intercepts(pirls, b, th, H00, Tinv, G, diag_rr, Sinv) -> np.ndarray:
+    """:func:`_leverages` when every ``z`` is an intercept (all ones): the same products
+    with the scalar factors first and the level indices (row-major, for ``take``) cached."""
+    terms = pirls.terms
+    idx = getattr(pirls, "_leverage_index", None)
+    if idx is None or idx[0] is not b:
+        l0 = terms[0].refs
+        js = [sl.start + t.refs for t, sl in zip(terms[1:], b.rest_slices, strict=True)]
+        gflat = [j * b.nq0 + l0 for j in js]
+        pairs = [
+            (a_i, b_i, js[a_i] * b.mz + js[b_i]) for a_i in range(len(js)) for b_i in range(a_i)
+        ]
+        idx = (b, l0, js, gflat, pairs)
+        pirls._leverage_index = idx
+    _, l0, js, gflat, pairs = idx
+    h = H00.take(l0)
+    h *= th[0] * th[0]
+    tinv0 = Tinv.take(l0)
+    Gf = G.ravel()
+    for j, gf, tk in zip(js, gflat, th[1:], strict=True):
+        g = diag_rr.take(j)
+        g *= tk * tk
+        h += g
+        g = np.multiply(tinv0, 2.0 * th[0] * tk, out=g)
+        g *= Gf.take(gf)
+        h -= g
+    Sf = Sinv.ravel()
+    for a_i, b_i, pf in pairs:
+        g = Sf.take(pf)
+        g *= 2.0 * th[1 + a_i] * th[1 + b_i]
+        h += g
+    return h
+
+
 def laplace_and_gradient(
     pirls: Pirls, theta: np.ndarray, beta: np.ndarray | None
 ) -> tuple[float, np.ndarray]:
@@ -70,10 +124,10 @@ def laplace_and_gradient(
     W, r = pirls.resp.working(eta, mu)
     Wr = W * r
     Wp = _dW(pirls, mu)
-    t0 = terms[0]
     mz = b.mz
     Tinv = 1.0 / f.T[:, 0, 0]
     # H^{-1} pieces
+    G = Sinv = None
     if mz:
         # the leading m_Z block of the factor is the factor of the Z-part Schur complement
         Sinv = cho_solve((f.L[:mz, :mz], True), np.eye(mz), check_finite=False)
@@ -99,21 +153,10 @@ def laplace_and_gradient(
         H00 = Tinv
         diag_rr = np.zeros(0)
     # leverages h_i
-    z0 = t0.z[:, 0] * th[0]
-    l0 = t0.refs
-    h = z0 * z0 * H00[l0]
-    rest_idx = []
-    for t, sl, tk in zip(terms[1:], b.rest_slices, th[1:], strict=True):
-        j = sl.start + t.refs
-        zk = t.z[:, 0] * tk
-        rest_idx.append((j, zk))
-        h += zk * zk * diag_rr[j]
-        h -= 2.0 * z0 * zk * Tinv[l0] * G.ravel()[j * G.shape[1] + l0]
-    for a_i in range(len(rest_idx)):
-        for b_i in range(a_i):
-            ja, za = rest_idx[a_i]
-            jb, zb = rest_idx[b_i]
-            h += 2.0 * za * zb * Sinv[ja, jb]
+    if mz and all(zc[0] is None for zc in pirls._zcols):
+        h = _leverages_intercepts(pirls, b, th, H00, Tinv, G, diag_rr, Sinv)
+    else:
+        h = _leverages(terms, b, th, H00, Tinv, G, diag_rr, Sinv)
     v = h * Wp
     X = pirls.X
     c0, cr = pirls.zt(v, lams)
@@ -135,8 +178,9 @@ def laplace_and_gradient(
     g_theta = np.empty(len(terms))
     svec = v - WZla
     for k, t in enumerate(terms):
-        zwr = np.bincount(t.refs, weights=Wr * t.z[:, 0], minlength=t.nlevels)
-        zs = np.bincount(t.refs, weights=svec * t.z[:, 0], minlength=t.nlevels)
+        zc = pirls._zcols[k][0]
+        zwr = np.bincount(t.refs, weights=Wr if zc is None else Wr * zc, minlength=t.nlevels)
+        zs = np.bincount(t.refs, weights=svec if zc is None else svec * zc, minlength=t.nlevels)
         uk, ak = u_terms[k], a_terms[k]
         g = -2.0 * zwr @ uk + zs @ uk + zwr @ ak
         if th[k] > 1e-10:
