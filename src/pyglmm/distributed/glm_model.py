@@ -88,24 +88,22 @@ class DistributedGeneralizedLinearModel(RowsOnClusterMixin, GeneralizedLinearMod
         offset_expression: str | None,
         passes: int,
     ) -> None:
-        self.frame = frame
-        self.family = family
-        self._fit = fit
-        self.control = control
-        self.formula = formula
-        self.call = call
-        self.contrasts = dict(contrasts) if contrasts else None
-        self._weights_arg = None
-        self._offset_arg = None
-        self.offset_expression = offset_expression
-        self.theta_estimated = False
-        self.theta = family.theta if isinstance(family, NegativeBinomial) else None
-        self.theta_se = None
-        self.theta_warning = None
+        self._set_arguments(
+            frame=frame,
+            family=family,
+            fit=fit,
+            control=control,
+            formula=formula,
+            call=call,
+            contrasts=contrasts,
+            weights_arg=None,
+            offset_arg=None,
+            offset_expression=offset_expression,
+            theta_estimated=False,
+            theta_se=None,
+            theta_warning=None,
+        )
         self.passes = passes
-
-        names = list(frame.column_names)
-        self.column_names = names
         self.row_labels = None
         self.nobs = int(fit.nobs)
         self._set_fit_results(fit, null_dev, fit.n_zero_weights)

@@ -113,23 +113,21 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         nb_warning: str | None = None,
         offset_expression: str | None = None,
     ) -> None:
-        self.frame = frame
-        self.family = family
-        self._fit = fit
-        self.control = control
-        self.formula = formula
-        self.call = call
-        self.contrasts = dict(contrasts) if contrasts else None
-        self._weights_arg = weights_arg
-        self._offset_arg = offset_arg
-        self.offset_expression = offset_expression
-        self.theta_estimated = theta_estimated
-        self.theta = family.theta if isinstance(family, NegativeBinomial) else None
-        self.theta_se = theta_se
-        self.theta_warning = nb_warning
-
-        names = list(frame.column_names)
-        self.column_names = names
+        self._set_arguments(
+            frame=frame,
+            family=family,
+            fit=fit,
+            control=control,
+            formula=formula,
+            call=call,
+            contrasts=contrasts,
+            weights_arg=weights_arg,
+            offset_arg=offset_arg,
+            offset_expression=offset_expression,
+            theta_estimated=theta_estimated,
+            theta_se=theta_se,
+            theta_warning=nb_warning,
+        )
         self.row_labels = frame.row_labels
         self.nobs = int(len(fit.y))
         self.y = fit.y
@@ -163,6 +161,42 @@ class GeneralizedLinearModel(DiagnosticsMixin):
                 return family.aic(y, self.n_trials, mu, pw, self.deviance)
 
         self._set_inference(fit.chol, family_aic, nb_loglik if theta_estimated else None)
+
+    def _set_arguments(
+        self,
+        *,
+        frame,
+        family: Family,
+        fit,
+        control: GLMControl,
+        formula: str,
+        call: str,
+        contrasts: Mapping[str, str] | None,
+        weights_arg: np.ndarray | None,
+        offset_arg: np.ndarray | None,
+        offset_expression: str | None,
+        theta_estimated: bool,
+        theta_se: float | None,
+        theta_warning: str | None,
+    ) -> None:
+        r"""The model's specification as attributes (in-memory or Dask): the frame, family,
+        fit, control, formula, printed call, contrasts, weights/offset arguments, the
+        negative binomial :math:`\theta` and ``column_names``."""
+        self.frame = frame
+        self.family = family
+        self._fit = fit
+        self.control = control
+        self.formula = formula
+        self.call = call
+        self.contrasts = dict(contrasts) if contrasts else None
+        self._weights_arg = weights_arg
+        self._offset_arg = offset_arg
+        self.offset_expression = offset_expression
+        self.theta_estimated = theta_estimated
+        self.theta = family.theta if isinstance(family, NegativeBinomial) else None
+        self.theta_se = theta_se
+        self.theta_warning = theta_warning
+        self.column_names = list(frame.column_names)
 
     def _set_fit_results(self, fit, null_dev: float, n_zero_weights) -> None:
         """The attributes taken from the IRLS fit (in-memory or Dask).
