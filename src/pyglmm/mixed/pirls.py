@@ -238,6 +238,7 @@ class Pirls:
             [None if np.all(t.z[:, a] == 1.0) else t.z[:, a] for a in range(t.q)] for t in terms
         ]
         self._has_offset = bool(np.any(response.offset != 0.0))
+        self._fixed_part: tuple[np.ndarray, np.ndarray] | None = None
         self.mz = self.blocks_u.mz
         self.state = PirlsState(np.zeros(self.n0q0), np.zeros(self.mz), np.zeros(self.p))
         self.factor: BlockFactor | None = None
@@ -321,11 +322,22 @@ class Pirls:
 
     # -- PIRLS -------------------------------------------------------------------
     def _eta(self, state: PirlsState, lams, beta_fixed: np.ndarray | None) -> np.ndarray:
-        beta = state.beta if beta_fixed is None else beta_fixed
+        if beta_fixed is not None:
+            # β fixed during the whole PIRLS call: o + Xβ once per call
+            cached = self._fixed_part
+            if cached is None or not np.array_equal(cached[0], beta_fixed):
+                beta_fixed = np.array(beta_fixed, dtype=float)
+                cached = (beta_fixed, self._offset_plus_xbeta(beta_fixed))
+                self._fixed_part = cached
+            return cached[1] + self.zb(state, lams)
+        eta = self._offset_plus_xbeta(state.beta)
+        eta += self.zb(state, lams)
+        return eta
+
+    def _offset_plus_xbeta(self, beta: np.ndarray) -> np.ndarray:
         eta = self.X @ beta
         if self._has_offset:
             eta += self.resp.offset
-        eta += self.zb(state, lams)
         return eta
 
     def set_start(self, eta: np.ndarray) -> None:
