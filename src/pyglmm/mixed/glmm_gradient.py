@@ -144,9 +144,11 @@ def laplace_and_gradient(
             bvals = Rz.data * lam_r[rows] * th[0]
             BSB = np.bincount(Rz.indices, weights=bvals * G[rows, Rz.indices], minlength=b.n0)
         else:
-            B = Rz * lam_r[:, None] * th[0]
-            G = Sinv @ B
-            BSB = np.einsum("kl,kl->l", B, G)
+            # G = S^{-1}B with B = Λ_r R_Z θ₀ = (S^{-1}Λ_r θ₀) R_Z: the scaling on the small
+            # side; BSB_l = Σ_k (Λ_r θ₀)_k R_{kl} G_{kl} without forming B
+            lr0 = lam_r * th[0]
+            G = (Sinv * lr0[None, :]) @ Rz
+            BSB = np.einsum("k,kl,kl->l", lr0, Rz, G)
         H00 = Tinv + Tinv * Tinv * BSB
         diag_rr = np.diag(Sinv)
     else:
