@@ -53,6 +53,7 @@ from pyglmm.glm.model import (
     call_text,
     check_glm_formula,
     check_response,
+    names_negative_binomial,
 )
 
 
@@ -303,19 +304,17 @@ def glm(
     control = GLMControl.coerce(control)
     if isinstance(family, Family):
         fam = get_family(family, link)
+    elif names_negative_binomial(family):
+        if theta is None:
+            raise DistributedNotSupported(
+                "estimating the negative binomial theta (glm.nb) is not supported on a "
+                "Dask DataFrame; give theta= (e.g. from a fit to a sample)"
+            )
+        fam = NegativeBinomial(theta, link=link)
     else:
-        key = str(family).strip().lower().replace(" ", "")
-        if key in ("negative.binomial", "negative_binomial", "negbin", "nb", "negativebinomial"):
-            if theta is None:
-                raise DistributedNotSupported(
-                    "estimating the negative binomial theta (glm.nb) is not supported on a "
-                    "Dask DataFrame; give theta= (e.g. from a fit to a sample)"
-                )
-            fam = NegativeBinomial(theta, link=link)
-        else:
-            if theta is not None:
-                raise FamilyError("theta= is only for the negative binomial family")
-            fam = get_family(family, link)
+        if theta is not None:
+            raise FamilyError("theta= is only for the negative binomial family")
+        fam = get_family(family, link)
     frame = learn_frame(
         formula, data, weights=weights, offset=offset, contrasts=contrasts, group_columns=False
     )

@@ -21,8 +21,7 @@ import pandas as pd
 from pyglmm.diagnostics.mixin import DiagnosticsMixin
 from pyglmm.errors import DataWarning, FamilyError, PyglmmError
 from pyglmm.families import Family, NegativeBinomial, get_family
-from pyglmm.formula.expressions import evaluate
-from pyglmm.formula.frame import ModelFrame, model_frame
+from pyglmm.formula.frame import ModelFrame, formula_offset, model_frame
 from pyglmm.glm.coefficient_inference import (
     coefficient_inference,
     likelihood_criteria,
@@ -470,6 +469,21 @@ def check_response(family: Family, y: np.ndarray, weights: np.ndarray | None) ->
             warn("non-integer #successes in a binomial glm!", DataWarning)
 
 
+#: The names (lower case, without spaces) that ask for the negative binomial family.
+NEGATIVE_BINOMIAL_NAMES = (
+    "negative.binomial",
+    "negative_binomial",
+    "negbin",
+    "nb",
+    "negativebinomial",
+)
+
+
+def names_negative_binomial(family: str) -> bool:
+    """Whether the family name ``family`` asks for the negative binomial family."""
+    return str(family).strip().lower().replace(" ", "") in NEGATIVE_BINOMIAL_NAMES
+
+
 def check_glm_formula(formula: str, random: Sequence[Any], response_given: bool) -> None:
     """Refuse a GLM formula with random-effects terms (``random``: its bars) or without a
     response, with a :class:`~pyglmm.errors.PyglmmError` that says what to do."""
@@ -528,28 +542,23 @@ def _fit_glm(
     estimate_theta = False
     if isinstance(family, Family):
         fam = get_family(family, link)
-    else:
-        key = str(family).strip().lower().replace(" ", "")
-        if key in ("negative.binomial", "negative_binomial", "negbin", "nb", "negativebinomial"):
-            if theta is None:
-                estimate_theta = True
-                fam = NegativeBinomial(1.0, link=link)
-            else:
-                fam = NegativeBinomial(theta, link=link)
+    elif names_negative_binomial(family):
+        if theta is None:
+            estimate_theta = True
+            fam = NegativeBinomial(1.0, link=link)
         else:
-            if theta is not None:
-                raise FamilyError("theta= is only for the negative binomial family")
-            fam = get_family(family, link)
+            fam = NegativeBinomial(theta, link=link)
+    else:
+        if theta is not None:
+            raise FamilyError("theta= is only for the negative binomial family")
+        fam = get_family(family, link)
     frame = model_frame(formula, data, weights=weights, offset=offset, contrasts=contrasts)
     check_glm_formula(formula, frame.random, frame.y is not None)
     weights_arr = frame.weights
     # the offset= argument, per used row (formula offsets are re-evaluated on refits)
-    formula_offset = np.zeros(frame.nobs)
-    for expr in frame.formula.offsets:
-        formula_offset = formula_offset + np.asarray(
-            evaluate(expr, frame.data, "offset"), dtype=float
-        )
-    offset_arg = None if offset is None else frame.offset - formula_offset
+    offset_arg = (
+        None if offset is None else frame.offset - formula_offset(frame.formula.offsets, frame.data)
+    )
     if warn:
         check_response(fam, frame.y, weights_arr)
     else:
