@@ -121,7 +121,11 @@ def laplace_and_gradient(
     lams = pirls.lams
     th = np.array([lam[0, 0] for lam in lams])
     eta, mu = pirls.eta, pirls.mu
-    W, r = pirls.resp.working(eta, mu)
+    wa = pirls._working_at
+    if wa is not None and wa[0] is eta:
+        _, W, r = wa  # formed by PIRLS at the modes (for the factor there)
+    else:
+        W, r = pirls.resp.working(eta, mu)
     Wr = W * r
     Wp = _dW(pirls, mu)
     mz = b.mz

@@ -92,6 +92,7 @@ class GlmmResponse:
             from scipy.special import xlogy
 
             self._c = xlogy(y, y) - y
+        self._unit_wt = bool(np.all(self.wt == 1.0))
         self._aic_shift: float | None = None
         if family.name in ("binomial", "poisson", "negative.binomial"):
             # aic(μ) − Σd(μ) does not depend on μ: evaluate it once at a valid μ
@@ -172,7 +173,11 @@ class GlmmResponse:
         if self._fast is not None and float(np.max(np.abs(eta))) < 30.0:
             v = mu * (1.0 - mu) if self._fast[0] == "binomial" else mu
             with np.errstate(divide="ignore", invalid="ignore"):
-                return self.wt * v, (self.y - mu) / v
+                r = np.subtract(self.y, mu)
+                r /= v
+                # unit prior weights: W = v (the same values as 1·v; a new array for binomial)
+                binom_unit = self._unit_wt and self._fast[0] == "binomial"
+                return (v if binom_unit else self.wt * v), r
         fam = self.family
         me = fam.mu_eta(eta)
         var = fam.variance(mu)
@@ -239,6 +244,8 @@ class Pirls:
         ]
         self._has_offset = bool(np.any(response.offset != 0.0))
         self._fixed_part: tuple[np.ndarray, np.ndarray] | None = None
+        #: (η, W, r) of the last working weights formed (reused at the modes)
+        self._working_at: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.mz = self.blocks_u.mz
         self.state = PirlsState(np.zeros(self.n0q0), np.zeros(self.mz), np.zeros(self.p))
         self.factor: BlockFactor | None = None
@@ -391,6 +398,7 @@ class Pirls:
         prev_deta = math.inf
         for _it in range(self.maxit):
             W, r = resp.working(eta, mu)
+            self._working_at = (eta, W, r)
             if not np.all(np.isfinite(W)) or not np.all(np.isfinite(r)):
                 raise PirlsError(
                     "PIRLS: non-finite working weights (fitted values at the boundary of the "
