@@ -22,8 +22,13 @@ def _cluster(processes: bool):
 
 @pytest.fixture(scope="session")
 def client():
-    """``Client`` on a LocalCluster of 2 workers (threads, to keep the suite fast)."""
-    cluster = _cluster(processes=False)
+    """``Client`` on a LocalCluster of 2 worker processes.
+
+    Processes, not threads: ``warnings.catch_warnings`` (used by pytest.warns and by the
+    workers' checking pass) is process-global state, so worker threads in the test's own
+    process can make a test miss a warning now and then.
+    """
+    cluster = _cluster(processes=True)
     c = distributed.Client(cluster, set_as_default=True)
     try:
         yield c
