@@ -251,13 +251,24 @@ class FixedDesign:
             cols = lookup[codes_of[var]]  # code -1 (missing) maps to the last slot, -1
             hit = np.flatnonzero(cols >= 0)
             X[hit, cols[hit]] = 1.0
-        chunk = max(1, 2**16 // max(1, len(names)))
+        chunk = max(1, 2**18 // max(1, len(names)))
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
             block = X[start:stop]
             for j, pieces in products:
-                col = np.ones(stop - start)
-                for var, level in pieces:
+                if not pieces:  # the intercept
+                    block[:, j] = 1.0
+                    continue
+                var, level = pieces[0]
+                if len(pieces) == 1:  # a plain numeric column (indicators are set above)
+                    block[:, j] = values_of[var][start:stop]
+                    continue
+                col = (
+                    values_of[var][start:stop].copy()
+                    if level is None
+                    else (codes_of[var][start:stop] == level).astype(float)
+                )
+                for var, level in pieces[1:]:
                     if level is None:
                         col *= values_of[var][start:stop]
                     else:
