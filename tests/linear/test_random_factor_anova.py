@@ -17,7 +17,8 @@ class TestMachines:
     """Section 4.1.2: worker (random) by machine (fixed), K = 3 replicates."""
 
     @pytest.fixture(scope="class")
-    def result(self, machines):
+    @classmethod
+    def result(cls, machines):
         return pg.random_anova(machines, "score", "Machine", "Worker")
 
     def test_design(self, result):
@@ -141,7 +142,8 @@ class TestBonds:
     """Section 4.1.1: metals (fixed) in ingots (random blocks), one observation per cell."""
 
     @pytest.fixture(scope="class")
-    def result(self, bond):
+    @classmethod
+    def result(cls, bond):
         return pg.random_anova(bond, "pressure", "Metal", "Ingot")
 
     def test_block_design_test_as_r(self, result):
@@ -184,7 +186,8 @@ class TestBonds:
 
 class TestNegativeEstimates:
     @pytest.fixture(scope="class")
-    def data(self):
+    @classmethod
+    def data(cls):
         ref = load_reference("negative_component")
         return pd.DataFrame(ref["data"])
 
