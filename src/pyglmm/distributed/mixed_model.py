@@ -60,9 +60,8 @@ from pyglmm.formula.fixed import FixedDesign
 from pyglmm.formula.levels import as_r_factor
 from pyglmm.formula.random import _r_label, expand_bars
 from pyglmm.mixed.blas_threads import blas_threads
-from pyglmm.mixed.blocked_cholesky import trsolve
 from pyglmm.mixed.blocks import LmmBlocks, merge_same_factor
-from pyglmm.mixed.convergence import check_convergence, is_singular
+from pyglmm.mixed.convergence import check_convergence
 from pyglmm.mixed.lmer import (
     LinearMixedModel,
     _drop_rank_deficient,
@@ -365,28 +364,7 @@ class DistributedLinearMixedModel(LinearMixedModel):
             "seconds": seconds,
             "passes": 3 if any(len(t.factors) > 1 for t in terms) else 2,
         }
-        f = self._objective.factor
-        self.factor = f
-        n, p = blocks.n, blocks.p
-        self.nobs = n
-        self.p = p
-        beta, u, b = f.solve()
-        self._u = u
-        self._b = b
-        self.pwrss = f.pwrss()
-        self.sigma = float(np.sqrt(self.pwrss / (n - p if reml else n)))
-        self.fixef = pd.Series(beta, index=fixef_names, name="Estimate")
-        RX = f.RX()
-        RXinv = trsolve(RX, np.eye(p), lower=False)
-        V = self.sigma**2 * (RXinv @ RXinv.T)
-        self.vcov = pd.DataFrame(V, index=fixef_names, columns=fixef_names)
-        self.se = pd.Series(np.sqrt(np.diag(V)), index=fixef_names, name="Std. Error")
-        self.singular = is_singular(self.theta, self.theta_lower)
-        self.npar = p + len(self.theta) + 1
-        self.loglik = -0.5 * self.objective
-        self.aic = self.objective + 2 * self.npar
-        self.bic = self.objective + np.log(n) * self.npar
-        self.df_resid = n - self.npar
+        self._set_estimates(blocks.n, blocks.p, fixef_names, reml)
         self._condvar = None
 
     def _rows(self, what: str):

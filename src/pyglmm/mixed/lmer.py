@@ -232,9 +232,28 @@ class LinearMixedModel(MixedPlotsMixin):
             "message": opt.message,
             "seconds": seconds,
         }
+        n, p = X.shape
+        beta = self._set_estimates(n, p, fixef_names, reml)
+        eta_fixed = X @ beta
+        zb = np.zeros(n)
+        for t, bk in zip(terms, self._b, strict=True):
+            zb += t.mul_b(bk)
+        mu = eta_fixed + zb + offset
+        self._mu = mu
+        self.fitted = pd.Series(mu, index=frame.row_labels, name="fitted")
+        self._condvar: list[np.ndarray] | None = None
+
+    # -- basic aliases -------------------------------------------------------
+    def _set_estimates(self, n: int, p: int, fixef_names: list[str], reml: bool) -> np.ndarray:
+        r"""β̂, the conditional modes, σ̂, vcov(β̂) and the information criteria from the
+        factor at the optimum (shared with the Dask model).
+
+        :math:`\hat\sigma^2 = r^2/(n-p)` (REML) or :math:`r^2/n` (ML);
+        :math:`\operatorname{vcov}(\hat\beta) = \hat\sigma^2 (R_X^\top R_X)^{-1}`.
+        Returns β̂.
+        """
         f = self._objective.factor
         self.factor: BlockedCholesky = f
-        n, p = X.shape
         self.nobs = n
         self.p = p
         beta, u, b = f.solve()
@@ -243,8 +262,7 @@ class LinearMixedModel(MixedPlotsMixin):
         self.pwrss = f.pwrss()
         self.sigma = float(np.sqrt(self.pwrss / (n - p if reml else n)))
         self.fixef = pd.Series(beta, index=fixef_names, name="Estimate")
-        RX = f.RX()
-        RXinv = trsolve(RX, np.eye(p), lower=False)
+        RXinv = trsolve(f.RX(), np.eye(p), lower=False)
         V = self.sigma**2 * (RXinv @ RXinv.T)
         self.vcov = pd.DataFrame(V, index=fixef_names, columns=fixef_names)
         self.se = pd.Series(np.sqrt(np.diag(V)), index=fixef_names, name="Std. Error")
@@ -254,16 +272,8 @@ class LinearMixedModel(MixedPlotsMixin):
         self.aic = self.objective + 2 * self.npar
         self.bic = self.objective + np.log(n) * self.npar
         self.df_resid = n - self.npar
-        eta_fixed = X @ beta
-        zb = np.zeros(n)
-        for t, bk in zip(terms, b, strict=True):
-            zb += t.mul_b(bk)
-        mu = eta_fixed + zb + offset
-        self._mu = mu
-        self.fitted = pd.Series(mu, index=frame.row_labels, name="fitted")
-        self._condvar: list[np.ndarray] | None = None
+        return beta
 
-    # -- basic aliases -------------------------------------------------------
     @property
     def coef(self) -> pd.Series:
         """Fixed effects (alias of :attr:`fixef`)."""
