@@ -23,7 +23,7 @@ from pyglmm.errors import DataError, FormulaError, MissingDataWarning
 from pyglmm.formula.expressions import check_columns, evaluate
 from pyglmm.formula.fixed import FixedDesign
 from pyglmm.formula.levels import as_r_factor
-from pyglmm.formula.parse import ParsedFormula, RandomBar, parse_formula
+from pyglmm.formula.parse import ParsedFormula, RandomBar, parse_formula, split_top_level
 
 _CBIND = re.compile(r"^cbind\((?P<args>.*)\)$", re.S)
 
@@ -104,20 +104,6 @@ class ModelFrame(FixedColumns):
     def nobs(self) -> int:
         """Number of rows used."""
         return len(self.row_labels)
-
-
-def _split_args(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, c in enumerate(text):
-        if c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif c == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
-    return [p for p in parts if p]
 
 
 def group_variables(group: str) -> list[str]:
@@ -324,7 +310,7 @@ def response(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[Any] | Non
     """
     m = _CBIND.match(expr.strip())
     if m:
-        args = _split_args(m.group("args"))
+        args = split_top_level(m.group("args"), ",")
         if len(args) != 2:
             raise FormulaError(f"cbind() in the response takes two columns, got {len(args)}")
         cols = [_numeric_response(evaluate(a, data, "response"), a) for a in args]

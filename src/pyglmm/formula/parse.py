@@ -49,7 +49,7 @@ class ParsedFormula:
     @property
     def has_intercept(self) -> bool:
         """Whether the fixed part keeps the intercept (R's default)."""
-        terms = [t.replace(" ", "") for t in _split_top(self.fixed, "+")]
+        terms = [t.replace(" ", "") for t in split_top_level(self.fixed, "+")]
         removed = {"0", "-1"}
         return not any(t in removed or t.endswith("-1") for t in terms)
 
@@ -79,14 +79,20 @@ def _top_level_positions(text: str, char: str) -> list[int]:
     return out
 
 
-def _split_top(text: str, char: str) -> list[str]:
+def split_top_level(text: str, char: str, *, drop_empty: bool = True) -> list[str]:
+    """Split ``text`` at each ``char`` outside parentheses, brackets and quotes.
+
+    ``split_top_level("cbind(a, b), c", ",")`` gives ``["cbind(a, b)", "c"]``; the
+    parts are stripped, and empty parts are dropped unless ``drop_empty`` is False.
+    """
     pos = _top_level_positions(text, char)
     parts, start = [], 0
     for p in pos:
         parts.append(text[start:p])
         start = p + 1
     parts.append(text[start:])
-    return [p.strip() for p in parts]
+    parts = [p.strip() for p in parts]
+    return [p for p in parts if p] if drop_empty else parts
 
 
 def _split_signed_terms(rhs: str) -> list[tuple[str, str]]:

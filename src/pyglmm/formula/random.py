@@ -27,7 +27,7 @@ import pandas as pd
 from pyglmm.errors import DataError, FormulaError
 from pyglmm.formula.fixed import FixedDesign
 from pyglmm.formula.levels import as_r_factor
-from pyglmm.formula.parse import RandomBar
+from pyglmm.formula.parse import RandomBar, split_top_level
 from pyglmm.mixed.remat import ReMat
 
 
@@ -41,20 +41,6 @@ class ExpandedBar:
 
     def __str__(self) -> str:
         return f"({self.lhs} | {self.group})"
-
-
-def _split_plus(text: str) -> list[str]:
-    out, depth, start = [], 0, 0
-    for i, c in enumerate(text):
-        if c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif c == "+" and depth == 0:
-            out.append(text[start:i].strip())
-            start = i + 1
-    out.append(text[start:].strip())
-    return [t for t in out if t]
 
 
 def _nesting(group: str) -> list[tuple[str, ...]]:
@@ -80,7 +66,7 @@ def expand_bars(bars: list[RandomBar]) -> list[ExpandedBar]:
         if bar.correlated:
             lhss = [lhs]
         else:
-            terms = _split_plus(lhs)
+            terms = split_top_level(lhs, "+")
             no_icpt = any(t in ("0", "-1") or t.endswith("-1") for t in terms)
             terms = [t.removesuffix("-1").strip() for t in terms]
             terms = [t for t in terms if t not in ("0", "1", "")]

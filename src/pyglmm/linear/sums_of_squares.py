@@ -34,6 +34,7 @@ import numpy as np
 from scipy import linalg
 
 from pyglmm.errors import PyglmmError
+from pyglmm.formula.parse import split_top_level
 from pyglmm.linear.least_squares import least_squares
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,17 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _term_variables(term: str) -> frozenset[str]:
-    parts, depth, start = [], 0, 0
-    for i, c in enumerate(term):
-        if c in "([":
-            depth += 1
-        elif c in ")]":
-            depth -= 1
-        elif c == ":" and depth == 0:
-            parts.append(term[start:i].strip())
-            start = i + 1
-    parts.append(term[start:].strip())
-    return frozenset(parts)
+    return frozenset(split_top_level(term, ":", drop_empty=False))
 
 
 def relatives(term: str, terms: list[str]) -> list[str]:
