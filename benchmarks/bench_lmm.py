@@ -16,7 +16,6 @@ lme4, peak memory < 1 GB, sleepstudy < 10 ms.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -193,38 +192,16 @@ def main() -> None:
         mem = None
         if have_pg and large and not args.no_memory:
             mem = common.pyglmm_memory(df, case["name"], spec)
-            line = "pyglmm peak memory: " + ", ".join(
-                f"{k} {v:.0f}" if isinstance(v, float) else f"{k} {v}" for k, v in mem.items()
-            )
+            line = common.memory_line(mem)
             print(line)
             text += "\n" + line + "\n"
         report.append(text)
-        by = {r.peer: r for r in results if not r.skipped}
-        if "pyglmm" in by:
-            pg = by["pyglmm"].seconds
-            others = {p: r.seconds for p, r in by.items() if p != "pyglmm"}
-            fastest = min(others, key=others.get) if others else None
-            parts = [f"pyglmm {common.fmt_time(pg)}"]
-            if fastest:
-                parts.append(f"pyglmm/fastest peer ({fastest}) = {pg / others[fastest]:.2f}")
-            if "lme4" in by:
-                parts.append(f"lme4/pyglmm = {by['lme4'].seconds / pg:.1f} (target >= 20)")
-            objs = {p: r.objective for p, r in by.items() if math.isfinite(r.objective)}
-            if objs:
-                parts.append(
-                    f"pyglmm objective - best = {by['pyglmm'].objective - min(objs.values()):.2e}"
-                )
-            if mem and "rss_peak_mib" in mem:
-                parts.append(f"peak RSS {mem['rss_peak_mib']:.0f} MiB (target < 1024)")
-            summary.append(f"{case['name']}: " + ", ".join(parts))
-    if summary:
-        print("\n## Targets")
-        report.append("#### Targets\n")
-        for line in summary:
-            print("- " + line)
-            report.append("- " + line)
-    if args.out:
-        Path(args.out).write_text("\n".join(report) + "\n")
+        line = common.mixed_target_line(
+            case["name"], results, lme4_factor=20, objective_label="objective", mem=mem
+        )
+        if line:
+            summary.append(line)
+    common.finish_report(report, summary, args.out)
 
 
 if __name__ == "__main__":

@@ -406,3 +406,52 @@ def pyglmm_memory(df: pd.DataFrame, name: str, call: dict[str, Any]) -> dict[str
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1][:200] if proc.stderr else "failed"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def memory_line(mem: dict[str, Any]) -> str:
+    """One line of pyglmm's peak memory, as the mixed-model scripts print it."""
+    return "pyglmm peak memory: " + ", ".join(
+        f"{k} {v:.0f}" if isinstance(v, float) else f"{k} {v}" for k, v in mem.items()
+    )
+
+
+def mixed_target_line(
+    name: str,
+    results: list[FitResult],
+    *,
+    lme4_factor: float,
+    objective_label: str,
+    mem: dict[str, Any] | None = None,
+) -> str | None:
+    """The target summary of one mixed-model case: pyglmm's time, its ratio to the
+    fastest peer and lme4's ratio to it, its optimum against the best, peak memory."""
+    by = {r.peer: r for r in results if not r.skipped}
+    if "pyglmm" not in by:
+        return None
+    pg = by["pyglmm"].seconds
+    others = {p: r.seconds for p, r in by.items() if p != "pyglmm"}
+    fastest = min(others, key=others.get) if others else None
+    parts = [f"pyglmm {fmt_time(pg)}"]
+    if fastest:
+        parts.append(f"pyglmm/fastest peer ({fastest}) = {pg / others[fastest]:.2f}")
+    if "lme4" in by:
+        parts.append(f"lme4/pyglmm = {by['lme4'].seconds / pg:.1f} (target >= {lme4_factor:g})")
+    objs = {p: r.objective for p, r in by.items() if math.isfinite(r.objective)}
+    if objs:
+        gap = by["pyglmm"].objective - min(objs.values())
+        parts.append(f"pyglmm {objective_label} - best = {gap:.2e}")
+    if mem and "rss_peak_mib" in mem:
+        parts.append(f"peak RSS {mem['rss_peak_mib']:.0f} MiB (target < 1024)")
+    return f"{name}: " + ", ".join(parts)
+
+
+def finish_report(report: list[str], summary: list[str], out: str | None) -> None:
+    """Print the targets and write the markdown report if asked."""
+    if summary:
+        print("\n## Targets")
+        report.append("#### Targets\n")
+        for line in summary:
+            print("- " + line)
+            report.append("- " + line)
+    if out:
+        Path(out).write_text("\n".join(report) + "\n")
