@@ -39,7 +39,6 @@ a :class:`~pyglmm.errors.PyglmmError` naming the terms when it exceeds
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +53,6 @@ from pyglmm.errors import (
     DataError,
     FormulaError,
     PyglmmError,
-    RankDeficiencyWarning,
 )
 from pyglmm.formula.fixed import FixedDesign
 from pyglmm.formula.levels import as_r_factor
@@ -67,6 +65,7 @@ from pyglmm.mixed.lmer import (
     _drop_rank_deficient,
     _fit_threads,
     _use_gradient,
+    drop_aliased,
     fit_theta,
 )
 from pyglmm.mixed.lmm_objective import LmmObjective
@@ -562,18 +561,7 @@ def lmer(
         raise DataError("zero prior weights are not supported in lmer; drop those rows")
     names = list(frame.column_names)
     keep = _drop_rank_deficient(sums["R_X"], names)
-    kept_columns = None
-    if len(keep) < p_full:
-        k = p_full - len(keep)
-        dropped = [names[i] for i in range(p_full) if i not in set(keep.tolist())]
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {k} "
-            f"column{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}: {dropped}",
-            RankDeficiencyWarning,
-            stacklevel=2,
-        )
-        names = [names[i] for i in keep]
-        kept_columns = keep
+    names, kept_columns = drop_aliased(names, keep)
     terms = [_shell(te) for te in encoders]
     blocks = reduced_blocks(terms, sums, keep, p_full, weights is not None)
     # the same optimizer, checks and polish as pyglmm.mixed.lmer.lmer

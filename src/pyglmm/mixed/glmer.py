@@ -39,7 +39,6 @@ from pyglmm.errors import (
     FamilyError,
     FormulaError,
     PyglmmError,
-    RankDeficiencyWarning,
     SeparationWarning,
     SingularFitWarning,
 )
@@ -48,7 +47,7 @@ from pyglmm.formula.frame import ModelFrame, model_frame
 from pyglmm.formula.random import random_terms
 from pyglmm.mixed.convergence import ConvergenceInfo, check_convergence, is_singular
 from pyglmm.mixed.glmm_gradient import gradient_available, laplace_and_gradient
-from pyglmm.mixed.lmer import LinearMixedModel, _drop_rank_deficient
+from pyglmm.mixed.lmer import LinearMixedModel, _drop_rank_deficient, drop_aliased
 from pyglmm.mixed.optimizer import OptResult, bobyqa
 from pyglmm.mixed.pirls import GlmmResponse, Pirls, PirlsError
 from pyglmm.mixed.quadrature import agq_deviance, check_agq_model
@@ -828,19 +827,9 @@ def glmer(
     X = frame.X
     names = list(frame.column_names)
     keep = _kept_columns_of(X, names)
-    kept_columns = None
-    if len(keep) < X.shape[1]:
-        k = X.shape[1] - len(keep)
-        dropped = [names[i] for i in range(len(names)) if i not in set(keep.tolist())]
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {k} column"
-            f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}: {dropped}",
-            RankDeficiencyWarning,
-            stacklevel=2,
-        )
+    names, kept_columns = drop_aliased(names, keep)
+    if kept_columns is not None:
         X = np.ascontiguousarray(X[:, keep])
-        names = [names[i] for i in keep]
-        kept_columns = keep
     # glmerControl() ignores lmer's checks "levels < n" and "random effects < n" (an
     # observation-level random effect is the usual model of overdispersion)
     terms = random_terms(frame.random, frame.data, n=np.iinfo(np.int64).max)

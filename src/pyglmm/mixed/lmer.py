@@ -786,19 +786,9 @@ def lmer(
     names = list(frame.column_names)
     with blas_threads(1):  # small BLAS work: extra threads would only spin
         keep = _drop_rank_deficient(X, names)
-    kept_columns = None
-    if len(keep) < X.shape[1]:
-        k = X.shape[1] - len(keep)
-        dropped = [names[i] for i in range(len(names)) if i not in set(keep.tolist())]
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {k} "
-            f"column{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}: {dropped}",
-            RankDeficiencyWarning,
-            stacklevel=2,
-        )
+    names, kept_columns = drop_aliased(names, keep)
+    if kept_columns is not None:
         X = np.ascontiguousarray(X[:, keep])
-        names = [names[i] for i in keep]
-        kept_columns = keep
     w = frame.weights
     if w is not None and np.any(w == 0):
         raise DataError("zero prior weights are not supported in lmer; drop those rows")
@@ -832,6 +822,25 @@ def lmer(
         model.frame_weights_name = weights
     model.optinfo["seconds"] = time.perf_counter() - t0
     return model
+
+
+def drop_aliased(names: list[str], keep: np.ndarray) -> tuple[list[str], np.ndarray | None]:
+    """Names of the kept fixed-effect columns and the kept indices (None when all are
+    kept), warning as lme4 does when columns are dropped (shared by lmer, glmer and the
+    Dask lmer)."""
+    p = len(names)
+    if len(keep) == p:
+        return names, None
+    kept = set(keep.tolist())
+    k = p - len(keep)
+    dropped = [names[i] for i in range(p) if i not in kept]
+    warnings.warn(
+        f"fixed-effect model matrix is rank deficient so dropping {k} "
+        f"column{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}: {dropped}",
+        RankDeficiencyWarning,
+        stacklevel=3,
+    )
+    return [names[i] for i in keep], keep
 
 
 def fit_theta(
@@ -894,4 +903,4 @@ def fit_theta(
     return obj, opt, conv, use_grad
 
 
-__all__ = ["LinearMixedModel", "fit_theta", "lmer"]
+__all__ = ["LinearMixedModel", "drop_aliased", "fit_theta", "lmer"]
