@@ -96,3 +96,34 @@ def test_bad_formulas_give_clear_errors():
         random_terms(_bars("Reaction ~ (1 | row)"), s.assign(row=np.arange(len(s))))
     with pytest.raises(FormulaError, match="no random-effects terms"):
         random_terms([], s)
+
+
+def test_unused_categories_are_dropped_and_codes_renumbered():
+    g = pd.Categorical(["c", "a", "c", "e"], categories=["a", "b", "c", "d", "e"])
+    codes, labels = grouping_factor(pd.DataFrame({"g": g}), ("g",))
+    assert labels == ["a", "c", "e"]
+    assert list(codes) == [1, 0, 1, 2]
+    # numeric categories are labelled as R prints them
+    h = pd.Categorical([2.0, 10.0, 2.0], categories=[2.0, 5.0, 10.0])
+    codes, labels = grouping_factor(pd.DataFrame({"h": h}), ("h",))
+    assert labels == ["2", "10"]
+    assert list(codes) == [0, 1, 0]
+
+
+def test_missing_grouping_value_is_an_error():
+    g = pd.Categorical(["a", None, "b"])
+    with pytest.raises(DataError, match="missing values"):
+        grouping_factor(pd.DataFrame({"g": g}), ("g",))
+
+
+def test_interaction_with_a_large_key_space_sorts_the_keys():
+    # 3 300 x 3 300 combinations > 10⁷: the codes come from np.unique instead of bincount
+    n = 3300
+    df = pd.DataFrame({"a": np.arange(n), "b": np.arange(n)[::-1]})
+    codes, labels = grouping_factor(df, ("a", "b"))
+    assert len(labels) == n
+    assert labels[:2] == ["0:3299", "1:3298"]
+    np.testing.assert_array_equal(codes, np.arange(n))
+    small = df.iloc[:50]
+    codes_s, labels_s = grouping_factor(small, ("a", "b"))
+    assert labels_s == labels[:50][::1] and list(codes_s) == list(range(50))

@@ -143,35 +143,76 @@ def _r_label(v: object) -> str:
     return str(v)
 
 
+def _category_labels(categories: pd.Index) -> list[str]:
+    """Level labels of a categorical's categories as R prints them.
+
+    String categories are taken as they are in one vectorised conversion (no
+    per-level Python call); numbers go through :func:`_r_label` (``2.0`` -> ``"2"``).
+    """
+    values = categories.tolist()
+    if categories.inferred_type in ("string", "empty"):
+        return values
+    return [_r_label(v) for v in values]
+
+
+def _factor_codes(col: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
+    """Codes ``0 .. k-1`` of a grouping column and its categories, unused ones dropped.
+
+    Used categories are found with one ``bincount`` of the categorical's codes and
+    the codes renumbered through a lookup table (linear time; pandas'
+    ``remove_unused_categories`` sorts the codes).
+    """
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        col = as_r_factor(col)
+    cats = col.cat.categories
+    codes = np.asarray(col.cat.codes)
+    if len(codes) and codes.min() < 0:
+        raise DataError(f"grouping factor {name!r} has missing values")
+    used = np.bincount(codes, minlength=len(cats)) > 0
+    if used.all():
+        return codes.astype(np.intp, copy=False), cats
+    renumber = np.cumsum(used, dtype=np.intp) - 1
+    return renumber[codes], cats[used]
+
+
 def grouping_factor(data: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
-    """Codes and level labels of the (interaction of the) grouping factor(s)."""
-    codes_list, labels_list = [], []
+    """Codes and level labels of the (interaction of the) grouping factor(s).
+
+    The levels of an interaction are the combinations present in the data, the
+    first factor varying slowest; its codes are found by ``bincount`` over the
+    combined key when the key space is moderate (≤ 10⁷ or ≤ 8 n), else by sorting.
+    """
+    codes_list: list[np.ndarray] = []
+    cats_list: list[pd.Index] = []
     for name in factors:
         if name not in data.columns:
             raise DataError(f"grouping factor {name!r} is not a column of the data")
-        col = data[name]
-        if not isinstance(col.dtype, pd.CategoricalDtype):
-            col = as_r_factor(col)
-        col = col.cat.remove_unused_categories()
-        codes = col.cat.codes.to_numpy().astype(np.int64)
-        if (codes < 0).any():
-            raise DataError(f"grouping factor {name!r} has missing values")
+        codes, cats = _factor_codes(data[name], name)
         codes_list.append(codes)
-        labels_list.append([_r_label(c) for c in col.cat.categories])
+        cats_list.append(cats)
     if len(factors) == 1:
-        return codes_list[0].astype(np.intp), labels_list[0]
+        return codes_list[0], _category_labels(cats_list[0])
+    sizes = [len(c) for c in cats_list]
     key = np.zeros(len(data), dtype=np.int64)
-    for codes, labels in zip(codes_list, labels_list, strict=True):
-        key = key * len(labels) + codes
-    uniq, inv = np.unique(key, return_inverse=True)
-    labels = []
-    for k in uniq:
-        parts = []
-        for lab in reversed(labels_list):
-            parts.append(lab[int(k % len(lab))])
-            k //= len(lab)
-        labels.append(":".join(reversed(parts)))
-    return inv.astype(np.intp), labels
+    for codes, size in zip(codes_list, sizes, strict=True):
+        key = key * size + codes
+    space = int(np.prod(np.asarray(sizes, dtype=np.float64)))
+    if space <= max(10_000_000, 8 * len(key)):
+        present = np.bincount(key, minlength=space) > 0
+        uniq = np.flatnonzero(present)
+        lookup = np.cumsum(present, dtype=np.intp) - 1
+        inv = lookup[key]
+    else:
+        uniq, inv = np.unique(key, return_inverse=True)
+    # digits of each present key, last factor fastest
+    parts: list[list[str]] = []
+    rem = uniq.astype(np.int64)
+    for cats, size in zip(reversed(cats_list), reversed(sizes), strict=True):
+        rem, digit = np.divmod(rem, size)
+        labels = np.asarray(_category_labels(cats), dtype=object)
+        parts.append(labels[digit].tolist())
+    labels_out = [":".join(p) for p in zip(*reversed(parts), strict=True)]
+    return inv.astype(np.intp, copy=False).reshape(-1), labels_out
 
 
 def random_terms(bars: list[RandomBar], data: pd.DataFrame, n: int | None = None) -> list[ReMat]:

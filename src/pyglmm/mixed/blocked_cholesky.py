@@ -150,8 +150,14 @@ class BlockedCholesky:
         else:
             Mmap = blocks.Mg if blocks.Mg is not None else blocks.M
             self._M_op = Mmap.toarray() if Mmap.shape[0] * Mmap.shape[1] <= 40_000 else Mmap
+        # R (and Rᵀ) dense when small: numpy's mat-vecs have less overhead than scipy's
         R = blocks.R
-        self._R_op = R.toarray() if R.shape[0] * R.shape[1] <= 40_000 else R
+        if R.shape[0] * R.shape[1] <= 250_000:
+            self._R_op = R.toarray()
+            self._RT_op = self._R_op.T
+        else:
+            self._R_op = R
+            self._RT_op = blocks._RT
         self.theta: np.ndarray | None = None
         self.ok = False
 
@@ -378,10 +384,13 @@ class BlockedCholesky:
             bs.append(bk)
             v[sl] = bk.ravel()
         q0 = bl.q0
-        rhs = (bl.Ry - bl.R.T @ v).reshape(-1, q0)
+        rhs = (bl.Ry - self._RT_op @ v).reshape(-1, q0)
         lam0 = self.lambdas[0]
         rhs = rhs @ lam0  # rows: λ₀ᵀ r_l
-        u0 = np.linalg.solve(self.T00, rhs[:, :, None])[:, :, 0]
+        if q0 == 1:
+            u0 = rhs / self.T00[:, 0, :]
+        else:
+            u0 = np.linalg.solve(self.T00, rhs[:, :, None])[:, :, 0]
         us[0] = u0
         bs[0] = u0 @ lam0.T
         return beta, self._split(us), self._split(bs)
@@ -507,7 +516,7 @@ class BlockedCholesky:
             grouped = b.Mg is not None
             A0 = b.A00_groups[:, 0, 0] if grouped else b.A00[:, 0, 0]
             Tg = th0 * th0 * A0 + 1.0
-            kvals = (b.Mg if grouped else b.M) @ (th0 * th0 / (Tg * Tg))
+            kvals = self._M_op @ (th0 * th0 / (Tg * Tg))
             keep, flat_s, ir, ic, mult = self._gradient_pattern(ns)
             sinv = Sinv.reshape(-1, order="F")[flat_s]
             tr0 += float(np.sum(mult * sinv * (s[ir] * s[ic]) * kvals[keep]))
@@ -564,11 +573,11 @@ class BlockedCholesky:
             xr[sl] = bk.ravel()
         xr[mz:] = beta
         a00 = b.A00[:, 0, 0]
-        R = b.R
+        R = self._R_op
         Arr = b.Arr
         # c = Zᵀr (weighted residual r = y − Xβ − Zb), from A's blocks
         Rb0 = R @ b0
-        c0 = b.Ry - a00 * b0 - b._RT @ xr
+        c0 = b.Ry - a00 * b0 - self._RT_op @ xr
         xp = np.zeros(b.m)  # padded with the y column: whole-array products, no copies
         xp[:m1] = xr
         crest = Arr[:mz, m1] - (Arr @ xp)[:mz] - Rb0[:mz]
@@ -582,7 +591,7 @@ class BlockedCholesky:
             E = np.zeros((b.m, K - 1))
             for j, sl in enumerate(b.rest_slices):
                 E[sl, j] = crest[sl]
-            top[:, 1:] = b._RT @ E[:m1]
+            top[:, 1:] = self._RT_op @ E[:m1]
             rest[:, 1:] = (Arr @ E)[:m1]
         # v_jᵀ v_k = c_jᵀ (Z_jᵀ Z_k c_k)
         vv = np.empty((K, K))

@@ -47,18 +47,85 @@ def _csr_summed(
     with one ``bincount`` over ``row · ncol + col`` (linear time, sorted output),
     which is several times faster than scipy's sort-based duplicate summing.
     """
+    return _csr_from_keys(rows.astype(np.int64) * shape[1] + cols, data, shape)
+
+
+def _csr_from_keys(key: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """CSR matrix from flat keys ``row · ncol + col`` and values, duplicates summed
+    (see :func:`_csr_summed`)."""
     nrow, ncol = shape
     if nrow * ncol <= 30_000_000:
-        key = rows.astype(np.int64) * ncol + cols
         acc = np.bincount(key, weights=data, minlength=nrow * ncol)
-        nz = np.flatnonzero(acc)
+        nz = np.flatnonzero(acc != 0.0)  # (a boolean mask first: several times faster)
         r = nz // ncol
         indptr = np.zeros(nrow + 1, dtype=np.int64)
         np.cumsum(np.bincount(r, minlength=nrow), out=indptr[1:])
         return sp.csr_matrix((acc[nz], nz - r * ncol, indptr), shape=shape)
+    rows, cols = np.divmod(key, ncol)
     out = sp.csr_matrix((data, (rows, cols)), shape=shape)
     out.sum_duplicates()
+    out.eliminate_zeros()
     return out
+
+
+def _csr_of_dense(A: np.ndarray) -> sp.csr_matrix:
+    """CSR matrix of the nonzeros of a dense 2-d array (faster than scipy's
+    constructor from a dense array)."""
+    A = np.ascontiguousarray(A)
+    nrow, ncol = A.shape
+    mask = A != 0.0
+    flat = np.flatnonzero(mask)
+    indptr = np.zeros(nrow + 1, dtype=np.int64)
+    np.cumsum(np.count_nonzero(mask, axis=1), out=indptr[1:])
+    return sp.csr_matrix((A.reshape(-1)[flat], flat % ncol, indptr), shape=(nrow, ncol))
+
+
+def _pair_keys(
+    ri: np.ndarray, qi: int, rj: np.ndarray | None, qj: int, ncol: int, col0: int = 0
+) -> np.ndarray:
+    """Flat keys ``row · ncol + col`` with ``row = ri·qi + a``, ``col = col0 + rj·qj + b``
+    for every observation and every ``(a, b)`` (observation-major, then ``a``, ``b``;
+    ``rj=None``: a single level)."""
+    base = ri.astype(np.int64) * (qi * ncol) + col0
+    if rj is not None:
+        base = base + rj * qj
+    if qi == 1 and qj == 1:
+        return base
+    offs = (np.arange(qi)[:, None] * ncol + np.arange(qj)[None, :]).reshape(-1)
+    return (base[:, None] + offs[None, :]).reshape(-1)
+
+
+def _pair_values(zi: np.ndarray, zj: np.ndarray) -> np.ndarray:
+    """``zi[:, a] · zj[:, b]`` in the order of :func:`_pair_keys`."""
+    if zi.shape[1] == 1 and zj.shape[1] == 1:
+        return zi[:, 0] * zj[:, 0]
+    return (zi[:, :, None] * zj[:, None, :]).reshape(-1)
+
+
+def _cross_dense(
+    ri: np.ndarray,
+    zi: np.ndarray,
+    li: int,
+    rj: np.ndarray | None,
+    zj: np.ndarray,
+    lj: int,
+    *,
+    same: bool = False,
+) -> np.ndarray:
+    """Dense ``Z_iᵀ Z_j`` (``ℓ_i q_i × ℓ_j q_j``) of two level-coded matrices by one
+    ``bincount`` (linear in the rows).
+
+    ``rj=None`` stands for one level (``Z_j = zj``, e.g. ``X`` or ``y``); with
+    ``same=True`` only the level-diagonal blocks of ``Z_iᵀ Z_i`` are formed, as an
+    ``(ℓ_i q_i, q_i)`` array (``rj``, ``lj`` ignored).
+    """
+    qi, qj = zi.shape[1], zj.shape[1]
+    if same:
+        rj = None
+    ncol = lj * qj
+    key = _pair_keys(ri, qi, rj, qj, ncol)
+    acc = np.bincount(key, weights=_pair_values(zi, zj), minlength=li * qi * ncol)
+    return acc.reshape(li * qi, ncol)
 
 
 def merge_same_factor(terms: list[ReMat]) -> tuple[list[ReMat], list[list[tuple[int, int, int]]]]:
@@ -161,51 +228,63 @@ class LmmBlocks:
         Xw = X if sw is None else X * sw[:, None]
         self._Xw = Xw
 
-        # block 0: diagonal blocks of Z0' W Z0
-        zw = t0.z if sw is None else t0.z * sw[:, None]
-        self._z0w = zw
+        # weighted z of every engine term (rows scaled by √w; no copy without weights)
+        self._zw = [t.z if sw is None else t.z * sw[:, None] for t in terms]
+        zw0 = self._zw[0]
         q0 = self.q0
-        A00 = np.empty((self.n0, q0, q0))
-        for a in range(q0):
-            for b in range(a + 1):
-                v = np.bincount(t0.refs, weights=zw[:, a] * zw[:, b], minlength=self.n0)
-                A00[:, a, b] = v
-                A00[:, b, a] = v
-        self.A00 = A00
+        self.A00 = _cross_dense(t0.refs, zw0, self.n0, t0.refs, zw0, 1, same=True).reshape(
+            self.n0, q0, q0
+        )
 
         # the rest: terms 1.., X (and y separately)
-        Zrest = [t.sparse(sw) for t in terms[1:]]
         sizes = [t.ncols for t in terms[1:]]
         self.mz = int(sum(sizes))
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self.rest_slices = [slice(int(starts[i]), int(starts[i + 1])) for i in range(len(sizes))]
         self.m = self.mz + self.p + 1
-        Z0 = t0.sparse(sw)
-        self._Z0 = Z0
-        self._Zrest = sp.hstack(Zrest, format="csc") if Zrest else None
+        m1 = self.m - 1
 
-        # R = [Zrest X]' W Z0  (sparse, rows = rest columns without y)
-        XtZ0 = sp.csc_matrix(np.asarray(Z0.T @ Xw).T)  # p x n0q0
-        if self._Zrest is not None:
-            R = sp.vstack([(self._Zrest.T @ Z0).tocsc(), XtZ0], format="csc")
+        # R = [Zrest X]ᵀ W Z0 (sparse, rows = rest columns without y), built as the
+        # CSR matrix Rᵀ from (level-0 column, rest column) pairs of every row
+        keys, vals = [], []
+        ncol0 = self.n0 * q0
+        for t, zw, sl in zip(terms[1:], self._zw[1:], self.rest_slices, strict=True):
+            keys.append(_pair_keys(t0.refs, q0, t.refs, t.q, m1, sl.start))
+            vals.append(_pair_values(zw0, zw))
+        if self.p:
+            keys.append(_pair_keys(t0.refs, q0, None, self.p, m1, self.mz))
+            vals.append(_pair_values(zw0, Xw))
+        if keys:
+            RT = _csr_from_keys(np.concatenate(keys), np.concatenate(vals), (ncol0, m1))
         else:
-            R = XtZ0
-        R.sum_duplicates()
-        R.eliminate_zeros()
-        R.sort_indices()
-        self.R = R
-        self._RT = R.T.tocsr()
+            RT = sp.csr_matrix((ncol0, m1))
+        self._RT = RT
+        self.R = sp.csc_matrix((RT.data, RT.indices, RT.indptr), shape=(m1, ncol0))
 
         # dense rest block without y
-        m1 = self.m - 1
         Arr = np.zeros((self.m, self.m), order="F")
-        if self._Zrest is not None:
-            ZZ = (self._Zrest.T @ self._Zrest).toarray()
-            ZX = np.asarray(self._Zrest.T @ Xw)
-            Arr[: self.mz, : self.mz] = ZZ
-            Arr[: self.mz, self.mz : m1] = ZX
-            Arr[self.mz : m1, : self.mz] = ZX.T
-        Arr[self.mz : m1, self.mz : m1] = Xw.T @ Xw
+        mz = self.mz
+        rest = list(zip(terms[1:], self._zw[1:], self.rest_slices, strict=True))
+        for i, (ti, zi, si) in enumerate(rest):
+            qi, li = ti.q, ti.nlevels
+            D = _cross_dense(ti.refs, zi, li, ti.refs, zi, 1, same=True)  # (ℓ q, q)
+            if qi == 1:
+                d = np.arange(si.start, si.stop)
+                Arr[d, d] = D[:, 0]
+            else:
+                base = si.start + np.arange(li)[:, None, None] * qi
+                rows = base + np.arange(qi)[None, :, None]
+                cols = base + np.arange(qi)[None, None, :]
+                Arr[rows, cols] = D.reshape(li, qi, qi)
+            for tj, zj, sj in rest[:i]:
+                B = _cross_dense(ti.refs, zi, li, tj.refs, zj, tj.nlevels)
+                Arr[si, sj] = B
+                Arr[sj, si] = B.T
+            if self.p:
+                ZX = _cross_dense(ti.refs, zi, li, None, Xw, 1)
+                Arr[si, mz:m1] = ZX
+                Arr[mz:m1, si] = ZX.T
+        Arr[mz:m1, mz:m1] = Xw.T @ Xw
         self.Arr = Arr
         self.schur_mode = self._choose_schur_mode() if schur_mode is None else schur_mode
         if self.schur_mode not in ("map", "dense"):
@@ -225,11 +304,13 @@ class LmmBlocks:
         self.y = y
         yw = y if self.sqrtw is None else y * self.sqrtw
         self._yw = yw
-        self.Ry = np.asarray(self._Z0.T @ yw).reshape(-1)
+        y1 = yw[:, None]
+        t0 = self.eterms[0]
+        self.Ry = _cross_dense(t0.refs, self._zw[0], self.n0, None, y1, 1).reshape(-1)
         m1 = self.m - 1
         row = np.empty(m1)
-        if self._Zrest is not None:
-            row[: self.mz] = self._Zrest.T @ yw
+        for t, zw, sl in zip(self.eterms[1:], self._zw[1:], self.rest_slices, strict=True):
+            row[sl] = _cross_dense(t.refs, zw, t.nlevels, None, y1, 1).reshape(-1)
         row[self.mz :] = self._Xw.T @ yw
         self.Arr[m1, :m1] = row
         self.Arr[:m1, m1] = row
@@ -295,6 +376,9 @@ class LmmBlocks:
         R = self.R
         q0, m, m1 = self.q0, self.m, self.m - 1
         nw = (len(self.A00_groups) if grouped else self.n0) * q0 * q0
+        if R.nnz and self._gram_map_fits(nw):
+            self._build_schur_map_gram(nw)
+            return
         if nw * m1 > 20_000_000 or R.nnz == 0 or m * m >= 2**31:
             self._build_schur_map_pairs()
             return
@@ -355,6 +439,55 @@ class LmmBlocks:
         # entries come ordered by map column: the map is assembled directly in CSC
         # form (its mat-vec, with few columns, is also faster than CSR's)
         M = sp.csc_matrix((np.concatenate(vals), lookup[key], indptr), shape=(len(uniq), nw))
+        if grouped:
+            self.Mg, self._M = M, None
+        else:
+            self._M = M
+
+    def _gram_map_fits(self, nw: int) -> bool:
+        """Whether the map is built from dense Gram matrices (:meth:`_build_schur_map_gram`):
+        ``R`` small enough to be dense (``(m−1) · ℓ₀q₀ ≤ 4·10⁶``), the products cheap
+        (``(m−1)² ℓ₀ q₀² ≤ 5·10⁷`` multiply-adds) and the dense map small
+        (``(m−1)m/2 · nw ≤ 5·10⁵``)."""
+        m1, q0 = self.m - 1, self.q0
+        return (
+            m1 * self.R.shape[1] <= 4_000_000
+            and m1 * m1 * self.n0 * q0 * q0 <= 50_000_000
+            and m1 * (m1 + 1) // 2 * nw <= 500_000
+        )
+
+    def _build_schur_map_gram(self, nw: int) -> None:
+        """:meth:`_build_schur_map` for small rests, from dense Gram matrices.
+
+        With ``R`` dense, the columns of each group ``g`` of levels (or each level)
+        give ``G_{g,a,b} = Σ_{l∈g} R_{·,la} R_{·,lb}ᵀ`` by one BLAS product per group;
+        the map's column ``(g, a, b)`` is the lower triangle of ``G_{g,a,b}`` on the
+        entries that are nonzero in some column.  No sparse products or sorting:
+        on a 1 000 × 50 crossed design with 20 000 rows ~0.3 ms instead of ~5 ms.
+        """
+        grouped = self.Mg is not None
+        q0, m, m1 = self.q0, self.m, self.m - 1
+        ng = nw // (q0 * q0)
+        gl = self.group_of_level if grouped else np.arange(self.n0)
+        Rd = self.R.toarray().reshape(m1, self.n0, q0)
+        order = np.argsort(gl, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(gl, minlength=ng))])
+        Rs = Rd[:, order, :]
+        G = np.empty((ng, q0, q0, m1, m1))
+        for g in range(ng):
+            P = Rs[:, bounds[g] : bounds[g + 1], :]
+            if q0 == 1:
+                P1 = P[:, :, 0]
+                G[g, 0, 0] = P1 @ P1.T
+            else:
+                # [i, a, j, b] -> [a, b, i, j]
+                G[g] = np.tensordot(P, P, axes=([1], [1])).transpose(1, 3, 0, 2)
+        # lower triangle (i ≥ j) in the order of the flat Fortran index i + j·m
+        jj, ii = np.triu_indices(m1)
+        Gl = G.reshape(nw, m1, m1)[:, ii, jj]
+        present = np.any(Gl != 0.0, axis=0)
+        self._set_pattern(ii[present] + jj[present].astype(np.int64) * m)
+        M = _csr_of_dense(Gl[:, present]).T  # CSC (pattern × nw)
         if grouped:
             self.Mg, self._M = M, None
         else:
@@ -457,7 +590,11 @@ class LmmBlocks:
         """
         q0, n0 = self.q0, self.n0
         flat = self.A00.reshape(n0, q0 * q0)
-        uniq, inv = np.unique(flat, axis=0, return_inverse=True)
+        if q0 == 1:  # 1-d unique: a plain sort instead of a lexicographic one
+            uniq, inv = np.unique(flat[:, 0], return_inverse=True)
+            uniq = uniq[:, None]
+        else:
+            uniq, inv = np.unique(flat, axis=0, return_inverse=True)
         inv = inv.reshape(-1)
         self.group_of_level = inv
         self.A00_groups = uniq.reshape(-1, q0, q0)
