@@ -23,6 +23,7 @@ compute it (``n < 10 000`` and a non-singular fit), otherwise from ``R_X``.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -46,6 +47,7 @@ from pyglmm.families import Family, get_family
 from pyglmm.formula.frame import ModelFrame, model_frame
 from pyglmm.formula.random import random_terms
 from pyglmm.mixed.convergence import ConvergenceInfo, check_convergence, is_singular
+from pyglmm.mixed.glmm_dense import DenseLaplace, dense_applicable
 from pyglmm.mixed.glmm_gradient import gradient_available, laplace_and_gradient
 from pyglmm.mixed.lmer import LinearMixedModel, _drop_rank_deficient, drop_aliased
 from pyglmm.mixed.optimizer import OptResult, bobyqa
@@ -250,6 +252,7 @@ class GeneralizedLinearMixedModel(MixedPlotsMixin):
         conv: ConvergenceInfo | None,
         stage1: OptResult,
         extra_params: int = 0,
+        objective: float | None = None,
     ) -> None:
         self.frame = frame
         self.formula = frame.formula.text
@@ -268,16 +271,21 @@ class GeneralizedLinearMixedModel(MixedPlotsMixin):
         self.nobs = n
         self.p = p
         self.row_labels = frame.row_labels
-        # final evaluation at the optimum (sets the modes, μ, the factor)
-        with pirls.precise():
-            if self.nagq == 0:
-                self.objective = pirls.laplace(self.theta)
-                beta = pirls.state.beta.copy()
-            elif self.nagq == 1:
-                self.objective = pirls.laplace(self.theta, beta)
-            else:
-                self.objective = agq_deviance(pirls, self.theta, beta, self.nagq)
-        self.fixef = pd.Series(np.asarray(beta, dtype=float), index=fixef_names, name="Estimate")
+        if objective is not None:
+            # the engine's state is at the optimum already (the dense path)
+            self.objective = float(objective)
+        else:
+            # final evaluation at the optimum (sets the modes, μ, the factor)
+            with pirls.precise():
+                if self.nagq == 0:
+                    self.objective = pirls.laplace(self.theta)
+                    beta = pirls.state.beta.copy()
+                elif self.nagq == 1:
+                    self.objective = pirls.laplace(self.theta, beta)
+                else:
+                    self.objective = agq_deviance(pirls, self.theta, beta, self.nagq)
+        self._fixef_names = list(fixef_names)
+        self._beta = np.array(beta, dtype=float)
         st = pirls.state
         lams = pirls.lambdas(self.theta)
         self._lambdas = lams
@@ -286,7 +294,6 @@ class GeneralizedLinearMixedModel(MixedPlotsMixin):
         self._eta = pirls.eta.copy()
         self._mu = pirls.mu.copy()
         self._devres = pirls.devres.copy()
-        self._factor_u = pirls.factor if self.nagq >= 1 else None
         self.y = resp.y
         self.prior_weights = resp.wt / np.where(resp.ntrials > 0, resp.ntrials, 1.0)
         self.offset = resp.offset
@@ -314,9 +321,8 @@ class GeneralizedLinearMixedModel(MixedPlotsMixin):
             "seconds": 0.0,
         }
         self.working_weights, _ = resp.working(self._eta, self._mu)
-        # covariance of β̂
-        RXV = self._vcov_rx()
-        V = RXV
+        # covariance of β̂: from the Hessian when lme4 would use it, else from R_X
+        V = None
         self.hessian_used = False
         if conv is not None and conv.hessian is not None and self.nagq >= 1:
             H = conv.hessian
@@ -337,10 +343,34 @@ class GeneralizedLinearMixedModel(MixedPlotsMixin):
                     )
             except np.linalg.LinAlgError:
                 pass
-        self.vcov = pd.DataFrame(V, index=fixef_names, columns=fixef_names)
-        self.vcov_rx = pd.DataFrame(RXV, index=fixef_names, columns=fixef_names)
-        self.se = pd.Series(np.sqrt(np.diag(V)), index=fixef_names, name="Std. Error")
+        self._V = V if V is not None else self._vcov_rx_array
         self._condvar: list[np.ndarray] | None = None
+
+    # -- pandas views, built on first use ------------------------------------------
+    @functools.cached_property
+    def fixef(self) -> pd.Series:
+        """``β̂``."""
+        return pd.Series(self._beta.copy(), index=self._fixef_names, name="Estimate")
+
+    @functools.cached_property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of ``β̂`` (Hessian-based when :attr:`hessian_used`)."""
+        return pd.DataFrame(self._V, index=self._fixef_names, columns=self._fixef_names)
+
+    @functools.cached_property
+    def se(self) -> pd.Series:
+        """Standard errors of ``β̂``."""
+        return pd.Series(np.sqrt(np.diag(self._V)), index=self._fixef_names, name="Std. Error")
+
+    @functools.cached_property
+    def _vcov_rx_array(self) -> np.ndarray:
+        return self._vcov_rx()
+
+    @functools.cached_property
+    def vcov_rx(self) -> pd.DataFrame:
+        """``σ²(R_XᵀR_X)^{-1}`` (lme4's covariance without the Hessian)."""
+        names = self._fixef_names
+        return pd.DataFrame(self._vcov_rx_array, index=names, columns=names)
 
     # -- basic aliases -------------------------------------------------------------
     @property
@@ -887,6 +917,21 @@ def _fit(
     with np.errstate(all="ignore"):
         eta_start = fam.linkfun(mustart)
     use_grad = nagq == 1 and optimizer != "bobyqa" and gradient_available(pirls)
+    if use_grad and dense_applicable(pirls):
+        return _fit_dense(
+            frame,
+            terms,
+            pirls,
+            fam,
+            X,
+            names,
+            theta0,
+            eta_start,
+            start,
+            calc_derivs,
+            warn_level + 1,
+            extra_params,
+        )
     try:
         pirls.set_start(eta_start)
         if not gradient_available(pirls):
@@ -966,27 +1011,155 @@ def _fit(
         if is_singular(theta, lower) and not conv.singular:
             conv.singular = True
             conv.messages.insert(0, "boundary (singular) fit: see help('isSingular')")
+    return _finish(
+        frame,
+        terms,
+        pirls,
+        fam,
+        X,
+        names,
+        theta,
+        beta,
+        nagq,
+        opt,
+        conv,
+        s1,
+        extra_params,
+        warn_level,
+    )
+
+
+def _fit_dense(
+    frame: ModelFrame,
+    terms: list[ReMat],
+    pirls: Pirls,
+    fam: Family,
+    X: np.ndarray,
+    names: list[str],
+    theta0: np.ndarray,
+    eta_start: np.ndarray,
+    start: dict[str, np.ndarray],
+    calc_derivs: bool | None,
+    warn_level: int,
+    extra_params: int,
+) -> GeneralizedLinearMixedModel:
+    """The Laplace fit of a small model with scalar terms and a canonical link
+    (:mod:`pyglmm.mixed.glmm_dense`): stage 1 is the joint PIRLS at the start θ, stage 2 one
+    L-BFGS-B run, then (when lme4 computes derivatives) the finite-difference Hessian of the
+    analytic gradient and one Newton step with it."""
+    n = X.shape[0]
+    lower = np.concatenate([t.theta_lower() for t in terms])
+    ntheta = lower.size
+    dense = DenseLaplace(pirls)
+    with np.errstate(all="ignore"):
+        try:
+            v1 = dense.joint_modes(theta0, eta_start)
+        except (PirlsError, np.linalg.LinAlgError) as exc:
+            raise PirlsError(f"glmer: PIRLS failed at the start values: {exc}") from None
+        if not math.isfinite(v1):
+            raise PirlsError(
+                "PIRLS failed at the start values (the model may be degenerate: check for "
+                "complete separation or a constant response)"
+            )
+        s1 = OptResult(np.asarray(theta0, dtype=float).copy(), float(v1), 1, 1, "")
+        beta1 = dense.beta.copy()
+        if "fixef" in start:
+            beta1 = np.asarray(start["fixef"], dtype=float)
+        x0 = np.concatenate([theta0, beta1])
+        lo = np.concatenate([lower, np.full(len(beta1), -np.inf)])
+        opt, g = dense.minimize(x0, lo)
+        if g is None:
+            raise PirlsError(
+                "PIRLS failed at every parameter value tried (the model may be degenerate: "
+                "check for complete separation)"
+            )
+        if calc_derivs is None:
+            calc_derivs = n < 10_000
+        want = bool(calc_derivs) and not is_singular(opt.x[:ntheta], lower)
+        if want:
+            opt, g, H = dense.newton_polish(opt, g, lo)
+            conv = check_convergence(None, opt.x, opt.fun, lo, calc_derivs=True, derivs=(g, H))
+        else:
+            conv = check_convergence(None, opt.x, opt.fun, lo, calc_derivs=False)
+    theta, beta = opt.x[:ntheta], opt.x[ntheta:]
+    if is_singular(theta, lower) and not conv.singular:
+        conv.singular = True
+        conv.messages.insert(0, "boundary (singular) fit: see help('isSingular')")
+    with np.errstate(all="ignore"):
+        objective = dense.modes(theta, beta, dense.u)  # the state at the optimum
+    dense.to_pirls(theta, beta)
+    return _finish(
+        frame,
+        terms,
+        pirls,
+        fam,
+        X,
+        names,
+        theta,
+        beta,
+        1,
+        opt,
+        conv,
+        s1,
+        extra_params,
+        warn_level,
+        objective=objective,
+    )
+
+
+def _finish(
+    frame: ModelFrame,
+    terms: list[ReMat],
+    pirls: Pirls,
+    fam: Family,
+    X: np.ndarray,
+    names: list[str],
+    theta: np.ndarray,
+    beta: np.ndarray,
+    nagq: int,
+    opt: OptResult,
+    conv: ConvergenceInfo | None,
+    s1: OptResult,
+    extra_params: int,
+    warn_level: int,
+    objective: float | None = None,
+) -> GeneralizedLinearMixedModel:
+    """lme4's messages, the result object and the separation warnings (``objective``: the
+    engine's state is at the optimum already, with this deviance)."""
     for msg in conv.messages if conv is not None else []:
         if msg.startswith("boundary (singular)"):
-            warnings.warn(msg, SingularFitWarning, stacklevel=warn_level)
+            warnings.warn(msg, SingularFitWarning, stacklevel=warn_level + 1)
         else:
-            warnings.warn(msg, ConvergenceWarning, stacklevel=warn_level)
+            warnings.warn(msg, ConvergenceWarning, stacklevel=warn_level + 1)
     model = GeneralizedLinearMixedModel(
-        frame, terms, pirls, fam, X, names, theta, beta, nagq, opt, conv, s1, extra_params
+        frame,
+        terms,
+        pirls,
+        fam,
+        X,
+        names,
+        theta,
+        beta,
+        nagq,
+        opt,
+        conv,
+        s1,
+        extra_params,
+        objective=objective,
     )
     if _separation(fam, model._mu):
         warnings.warn(
             "fitted probabilities numerically 0 or 1 occurred (possible complete separation; "
             "consider a penalized/Bayesian fit)",
             SeparationWarning,
-            stacklevel=warn_level,
+            stacklevel=warn_level + 1,
         )
-    if np.any(np.abs(model.fixef.to_numpy()) > 15) and fam.name == "binomial":
+    if np.any(np.abs(model._beta) > 15) and fam.name == "binomial":
         warnings.warn(
             "some fixed effects exceed 15 on the logit scale: probable (quasi-)complete "
             "separation; the estimates and standard errors are unreliable",
             SeparationWarning,
-            stacklevel=warn_level,
+            stacklevel=warn_level + 1,
         )
     return model
 
