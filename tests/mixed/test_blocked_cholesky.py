@@ -203,3 +203,27 @@ def test_closed_form_2x2_blocks(nblocks):
     np.testing.assert_allclose(T, T_ref, rtol=1e-13)
     np.testing.assert_allclose(W, lam @ np.linalg.inv(T_ref) @ lam.T, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(det, np.linalg.det(T_ref), rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "formula,dataset,wcol,theta",
+    [
+        ("Reaction ~ Days + (Days | Subject)", "sleepstudy", None, [0.9, 0.02, 0.22]),
+        ("Reaction ~ Days + (Days || Subject)", "sleepstudy", None, [0.9, 0.2]),
+        ("incidence/size ~ period + (1 | herd)", "cbpp", "size", [0.7]),
+        ("Yield ~ 1 + (1 | Batch)", "Dyestuff", None, [0.8]),
+    ],
+)
+def test_one_term_gram_update_equals_general_update(formula, dataset, wcol, theta):
+    data = pg.datasets.load(dataset)
+    mf = model_frame(formula, data, weights=wcol)
+    terms = random_terms(mf.random, mf.data)
+    blocks = LmmBlocks(terms, mf.X, mf.y, mf.weights)
+    fast = BlockedCholesky(blocks)
+    general = BlockedCholesky(blocks)
+    general._gram1 = None
+    assert fast._gram1 is not None
+    theta = np.asarray(theta, dtype=float)
+    assert fast.update(theta) and general.update(theta)
+    np.testing.assert_allclose(np.tril(fast.Lrr), np.tril(general.Lrr), rtol=1e-11, atol=1e-11)
+    assert fast.logdet_L00 == pytest.approx(general.logdet_L00, rel=1e-13)

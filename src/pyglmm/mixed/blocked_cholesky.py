@@ -72,15 +72,19 @@ def _blocks_2x2(lam: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return T, W, det
 
 
-def _blocks_2x2_scalar(lam: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _blocks_2x2_scalar(
+    lam: np.ndarray, A: np.ndarray, entries: list | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_blocks_2x2` block by block with Python floats (less overhead than
-    numpy's for one or two blocks)."""
+    numpy's for one or two blocks); ``entries``: ``A[:, [0, 0, 1], [0, 1, 1]]`` as a list."""
     l11, l21, l22 = float(lam[0, 0]), float(lam[1, 0]), float(lam[1, 1])
     n = len(A)
     T = np.empty((n, 2, 2))
     W = np.empty((n, 2, 2))
     det = np.empty(n)
-    for k, (a11, a12, a22) in enumerate(A[:, [0, 0, 1], [0, 1, 1]].tolist()):
+    if entries is None:
+        entries = A[:, [0, 0, 1], [0, 1, 1]].tolist()
+    for k, (a11, a12, a22) in enumerate(entries):
         p11 = a11 * l11 + a12 * l21
         p21 = a12 * l11 + a22 * l21
         p12 = a12 * l22
@@ -158,8 +162,39 @@ class BlockedCholesky:
         else:
             self._R_op = R
             self._RT_op = blocks._RT
+        # one engine term (no random effects in the rest): the whole update is a
+        # mat-vec with the precomputed Gram tensor of [R; Ryᵀ] (see _one_term_gram)
+        self._gram1 = None if self._dense or len(self.terms) > 1 else self._one_term_gram()
+        if self._gram1 is not None:
+            self._arr_flat = blocks.Arr.reshape(-1, order="F").copy()
+        self._A2x2: tuple[np.ndarray, list] | None = None
         self.theta: np.ndarray | None = None
         self.ok = False
+
+    def _one_term_gram(self) -> np.ndarray | None:
+        """For a model with one engine term: ``G`` with ``vec(R̄ 𝒲 R̄ᵀ) = vec(𝒲)ᵀ G``,
+        ``R̄ = [R; R_yᵀ]`` (all ``m`` rows of the rest, ``y`` included), or None when
+        too large (``ℓ₀q₀²m² > 10⁶`` or ``nw·m² > 2·10⁵``).
+
+        Row ``(g, a, b)`` of ``G`` is ``vec Σ_{l∈g} R̄_{·,la} R̄_{·,lb}ᵀ`` (both
+        triangles), so that an evaluation is ``C = A_rr − 𝒲ᵀG`` and one ``dpotrf``.
+        """
+        b = self.blocks
+        q0, m, n0 = b.q0, b.m, b.n0
+        grouped = b.Mg is not None
+        ng = len(b.A00_groups) if grouped else n0
+        nw = ng * q0 * q0
+        if n0 * q0 * q0 * m * m > 1_000_000 or nw * m * m > 200_000:
+            return None
+        R = self._R_op if isinstance(self._R_op, np.ndarray) else b.R.toarray()
+        Rbar = np.vstack([R, b.Ry[None, :]]).reshape(m, n0, q0).transpose(1, 2, 0)  # (l, a, i)
+        outer = Rbar[:, :, None, :, None] * Rbar[:, None, :, None, :]  # (l, a, b, i, j)
+        if grouped:
+            gl = b.group_of_level
+            order = np.argsort(gl, kind="stable")
+            starts = np.concatenate([[0], np.cumsum(np.bincount(gl, minlength=ng))[:-1]])
+            outer = np.add.reduceat(outer[order], starts, axis=0)
+        return np.ascontiguousarray(outer.reshape(nw, m * m))
 
     # ------------------------------------------------------------------------
     def lambdas_of(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -216,11 +251,10 @@ class BlockedCholesky:
             self.logdet_L00 = float(logd @ b.group_counts if grouped else logd.sum())
             self._Tg = d.reshape(-1, 1, 1)
             self._Wg = Wg.reshape(-1, 1, 1)
-            Wy = (Wg[gmap] if grouped else Wg) * b.Ry
             wvec = Wg
         else:
             if q0 == 2:
-                T, Wg, det = _blocks_2x2(lam0, A0)
+                T, Wg, det = self._blocks_2x2(lam0, A0)
                 logd = np.log(det)
             else:
                 T = lam0.T @ A0 @ lam0
@@ -230,11 +264,19 @@ class BlockedCholesky:
             self.logdet_L00 = float(logd @ b.group_counts if grouped else logd.sum())
             self._Tg = T
             self._Wg = Wg
-            W = Wg[gmap] if grouped else Wg
-            Wy = (W @ b.Ry.reshape(-1, q0, 1)).reshape(-1)
             wvec = Wg.reshape(-1)
 
         C = self.Lrr
+        if self._gram1 is not None:
+            np.subtract(self._arr_flat, wvec @ self._gram1, out=self._flat)
+            _, info = lapack.dpotrf(C, lower=1, overwrite_a=1, clean=0)
+            self.ok = info == 0
+            return self.ok
+        if q0 == 1:
+            Wy = (Wg[gmap] if grouped else Wg) * b.Ry
+        else:
+            W = Wg[gmap] if grouped else Wg
+            Wy = (W @ b.Ry.reshape(-1, q0, 1)).reshape(-1)
         m1 = b.m - 1
         yrow = self._R_op @ Wy
         yy = b.Ry @ Wy
@@ -275,6 +317,17 @@ class BlockedCholesky:
         _, info = lapack.dpotrf(C, lower=1, overwrite_a=1, clean=0)
         self.ok = info == 0
         return self.ok
+
+    def _blocks_2x2(self, lam: np.ndarray, A: np.ndarray) -> tuple:
+        """:func:`_blocks_2x2` with the entries of one or two blocks ``A`` read once
+        (as Python floats) and kept for the following evaluations."""
+        if len(A) > 2:
+            return _blocks_2x2(lam, A)
+        cache = self._A2x2
+        if cache is None or cache[0] is not A:
+            cache = (A, A[:, [0, 0, 1], [0, 1, 1]].tolist())
+            self._A2x2 = cache
+        return _blocks_2x2_scalar(lam, A, cache[1])
 
     def _dense_schur(self, lam0: np.ndarray) -> np.ndarray:
         """``R 𝒲 Rᵀ`` (symmetric, ``(m−1) × (m−1)``) by one ``syrk`` (dense mode)."""

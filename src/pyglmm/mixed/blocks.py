@@ -86,9 +86,11 @@ def _pair_keys(
     """Flat keys ``row · ncol + col`` with ``row = ri·qi + a``, ``col = col0 + rj·qj + b``
     for every observation and every ``(a, b)`` (observation-major, then ``a``, ``b``;
     ``rj=None``: a single level)."""
-    base = ri.astype(np.int64) * (qi * ncol) + col0
+    base = ri.astype(np.int64, copy=False) * (qi * ncol)
+    if col0:
+        base += col0
     if rj is not None:
-        base = base + rj * qj
+        base += rj if qj == 1 else rj * qj
     if qi == 1 and qj == 1:
         return base
     offs = (np.arange(qi)[:, None] * ncol + np.arange(qj)[None, :]).reshape(-1)

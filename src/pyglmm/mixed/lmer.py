@@ -261,11 +261,12 @@ class LinearMixedModel(MixedPlotsMixin):
         self._b = b
         self.pwrss = f.pwrss()
         self.sigma = float(np.sqrt(self.pwrss / (n - p if reml else n)))
-        self.fixef = pd.Series(beta, index=fixef_names, name="Estimate")
+        names = pd.Index(fixef_names)  # one Index shared by fixef, se and vcov
+        self.fixef = pd.Series(beta, index=names, name="Estimate", copy=False)
         RXinv = trsolve(f.RX(), np.eye(p), lower=False)
         V = self.sigma**2 * (RXinv @ RXinv.T)
-        self.vcov = pd.DataFrame(V, index=fixef_names, columns=fixef_names)
-        self.se = pd.Series(np.sqrt(np.diag(V)), index=fixef_names, name="Std. Error")
+        self.vcov = pd.DataFrame(V, index=names, columns=names, copy=False)
+        self.se = pd.Series(np.sqrt(np.diag(V)), index=names, name="Std. Error", copy=False)
         self.singular = is_singular(self.theta, self.theta_lower)
         self.npar = p + len(self.theta) + 1
         self.loglik = -0.5 * self.objective

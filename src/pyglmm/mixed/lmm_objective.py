@@ -58,6 +58,21 @@ class LmmObjective:
     def value(self) -> float:
         """The objective at the θ of the current factor."""
         f = self.factor
+        b = self.blocks
+        m1 = b.m - 1
+        if m1 <= 16:  # small rest: Python floats (fewer numpy calls per evaluation)
+            d = f.Lrr.diagonal().tolist()
+            r2 = d[m1] * d[m1]
+            if not r2 > 0.0:
+                return math.inf
+            mz = b.mz
+            ldz = f.logdet_L00 + 2.0 * sum(map(math.log, d[:mz]))
+            if self.reml:
+                nmp = self.n - self.p
+                ldx = 2.0 * sum(map(math.log, d[mz:m1]))
+                return ldz + ldx + nmp * (1.0 + _LOG2PI + math.log(r2 / nmp)) - self.ldW
+            n = self.n
+            return ldz + n * (1.0 + _LOG2PI + math.log(r2 / n)) - self.ldW
         r2 = f.pwrss()
         if not r2 > 0.0:
             return math.inf
