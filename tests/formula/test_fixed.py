@@ -62,15 +62,17 @@ def test_transform_rejects_new_levels(ceb):
         d.transform(pd.DataFrame({"res": ["Lautoka"]}))
 
 
-def test_large_data_fast_path_equals_formulaic():
+def test_large_data_fast_path_equals_formulaic(monkeypatch):
     import pyglmm.formula.fixed as fixed
 
+    # the sampled-formulaic path for large data, behind the native builder
+    monkeypatch.setattr(fixed, "_NATIVE", False)
     rng = np.random.default_rng(1)
     n = fixed._FAST_PATH_MIN_ROWS + 1000
     df = pd.DataFrame({"a": rng.standard_normal(n), "c": rng.standard_normal(n)})
     df["f"] = pd.Categorical(rng.integers(0, 300, n))
     df["g"] = pd.Categorical(rng.choice(["x", "y", "z"], n))
-    for rhs in ["a + f", "a*g + c:g + f", "0 + g + a"]:
+    for rhs in ["a + f", "a*g + c:g + f", "0 + g + a", "a:g + f:g"]:
         fast = FixedDesign(rhs, df)
         reference = FixedDesign.__new__(FixedDesign)
         saved = fixed._FAST_PATH_MIN_ROWS

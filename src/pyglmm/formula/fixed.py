@@ -21,12 +21,17 @@ from formulaic import Formula, ModelSpec
 from pyglmm.errors import DataError, FormulaError
 from pyglmm.formula.expressions import referenced_names
 from pyglmm.formula.levels import as_r_factor
+from pyglmm.formula.native import NativeEncoding, new_data_columns, parse_simple_rhs
 
 _FACTOR_CALL = re.compile(r"\b(?:as\.factor|factor)\(")
 #: Above this many rows, simple designs skip formulaic's pandas assembly (see
 #: :meth:`FixedDesign._learn_on_sample`).
 _FAST_PATH_MIN_ROWS = 5000
 _LEVEL_SUFFIX = re.compile(r"^(?P<name>.*)\[(?P<kind>[A-Z]?\.)?(?P<level>[^\[\]]*)\]$")
+
+#: Build simple right-hand sides without formulaic (see :mod:`pyglmm.formula.native`).
+#: Tests set this to False to compare with formulaic's matrices.
+_NATIVE = True
 
 #: R's contrast names accepted in ``contrasts=`` and their formulaic spelling.
 CONTRASTS = {
@@ -61,14 +66,20 @@ def _replace_in_I(text: str) -> str:
     return "".join(out)
 
 
-def _apply_contrasts(rhs: str, contrasts: Mapping[str, str] | None, display: dict[str, str]) -> str:
-    if not contrasts:
-        return rhs
-    for var, kind in contrasts.items():
+def _check_contrasts(contrasts: Mapping[str, str] | None) -> None:
+    """Raise :class:`~pyglmm.errors.FormulaError` for a contrast name R does not know."""
+    for var, kind in (contrasts or {}).items():
         if kind not in CONTRASTS:
             raise FormulaError(
                 f"unknown contrasts {kind!r} for {var!r}; use one of {sorted(set(CONTRASTS))}"
             )
+
+
+def _apply_contrasts(rhs: str, contrasts: Mapping[str, str] | None, display: dict[str, str]) -> str:
+    if not contrasts:
+        return rhs
+    _check_contrasts(contrasts)
+    for var, kind in contrasts.items():
         pattern = re.compile(rf"(?<![\w.(]){re.escape(var)}(?![\w.(\[])")
         coded = f"C({var}, {CONTRASTS[kind]})"
         rhs = pattern.sub(coded, rhs)
@@ -144,16 +155,31 @@ class FixedDesign:
     ) -> None:
         self.rhs = rhs
         self.contrasts = dict(contrasts or {})
+        _check_contrasts(self.contrasts)
+        self._spec: ModelSpec | None = None
+        #: the encoding when the matrix is built without formulaic (simple formulas)
+        self._native: NativeEncoding | None = None
+        #: True when the matrix was filled directly, not by formulaic
+        self.built_directly = False
+        if _NATIVE:
+            self._native = NativeEncoding.learn(parse_simple_rhs(rhs), data, self.contrasts)
+        if self._native is not None:
+            native = self._native
+            self._factor_levels: dict[str, list[Any]] = native.factor_levels
+            self.matrix = native.fill(data)
+            self.column_names = native.column_names
+            self.terms = native.terms
+            self.assign = native.assign
+            self.built_directly = True
+            return
         self._formulaic_rhs, self._display = to_formulaic(rhs, self.contrasts)
         # only the factors this right-hand side uses (not, e.g., grouping factors)
         used = set(referenced_names(rhs))
-        self._factor_levels: dict[str, list[Any]] = {
+        self._factor_levels = {
             col: list(data[col].cat.categories)
             for col in data.columns
             if col in used and isinstance(data[col].dtype, pd.CategoricalDtype)
         }
-        #: True when the matrix was filled directly (large data), not by formulaic
-        self.built_directly = False
         fast = len(data) > _FAST_PATH_MIN_ROWS and self._learn_on_sample(data)
         if not fast:
             try:
@@ -162,11 +188,53 @@ class FixedDesign:
                 )
             except Exception as exc:  # formulaic raises many kinds; re-raise with context
                 raise FormulaError(f"cannot build the model matrix for {rhs!r}: {exc}") from None
-            self.spec: ModelSpec = matrix.model_spec
+            self._spec = matrix.model_spec
             self._formulaic_names = list(matrix.columns)
             self.matrix = np.ascontiguousarray(matrix.to_numpy(dtype=float))
         self.terms, self.assign = self._term_structure()
         self.column_names = self._r_column_names()
+
+    @property
+    def spec(self) -> ModelSpec:
+        """formulaic's model spec of this encoding.
+
+        For a design built without formulaic it is learned on demand from one row
+        per factor level (the encoding of a simple formula has no other state), so
+        that ``spec.transform_state`` and the rest of formulaic's interface stay
+        available.
+        """
+        if self._spec is None:
+            self._spec = self._spec_of_levels()
+        return self._spec
+
+    def _spec_of_levels(self) -> ModelSpec:
+        native = self._native
+        assert native is not None  # formulaic designs set _spec when built
+        rows = max([2, *(len(lv) for lv in native.factor_levels.values())])
+        frame = {v: np.zeros(rows) for v in native.numeric}
+        for v, levels in native.factor_levels.items():
+            codes = np.arange(rows) % len(levels)
+            frame[v] = pd.Categorical.from_codes(codes, categories=levels)
+        formulaic_rhs, _ = to_formulaic(self.rhs, self.contrasts)
+        matrix = Formula(formulaic_rhs).get_model_matrix(
+            pd.DataFrame(frame), output="pandas", na_action="ignore"
+        )
+        if matrix.shape[1] != len(self.column_names):
+            raise FormulaError(f"formulaic encodes {self.rhs!r} differently")
+        return matrix.model_spec
+
+    def matrix_is_finite(self, finite_variables: set[str] | frozenset[str]) -> bool | None:
+        """Whether :attr:`matrix` is finite, when that follows from its variables.
+
+        True when the matrix was built directly and every numeric variable it uses is
+        in ``finite_variables`` (its columns are then products of finite values and
+        0/1 indicators, with no product of two numeric variables that could
+        overflow); None when the matrix itself has to be checked.
+        """
+        native = self._native
+        if native is None or native.has_numeric_products:
+            return None
+        return True if all(v in finite_variables for v in native.numeric) else None
 
     # -- fast path for large data -------------------------------------------
     def _learn_on_sample(self, data: pd.DataFrame) -> bool:
@@ -276,7 +344,7 @@ class FixedDesign:
                 block[:, j] = col
         if not np.array_equal(X[rows], matrix.to_numpy(dtype=float), equal_nan=True):
             return False
-        self.spec = matrix.model_spec
+        self._spec = matrix.model_spec
         self._formulaic_names = names
         self.matrix = X
         self.built_directly = True
@@ -333,27 +401,43 @@ class FixedDesign:
         Factor columns are coded with the training levels; a level not seen in
         training is an error that names it.
         """
+        native = self._native
+        if native is not None:
+            data = new_data_columns(native, newdata, self.rhs)
+            codes = {
+                col: _new_factor(newdata[col], col, levels).cat.codes.to_numpy()
+                for col, levels in native.factor_levels.items()
+            }
+            return native.fill(data, codes)
         data = newdata.copy()
         for col, levels in self._factor_levels.items():
             if col not in data.columns:
                 continue
-            values = data[col]
-            if isinstance(values.dtype, pd.CategoricalDtype):
-                values = values.astype(object)
-            unknown = set(pd.unique(values.dropna())) - set(levels)
-            if unknown:
-                # numbers given for a numeric-coded factor: compare as strings too
-                as_str = {str(v) for v in levels}
-                if not {str(u) for u in unknown} <= as_str:
-                    raise DataError(
-                        f"factor {col!r} has new level(s) {sorted(map(str, unknown))} "
-                        f"not seen when fitting; known levels: {list(map(str, levels))}"
-                    )
-                mapping = {str(v): v for v in levels}
-                values = values.map(lambda v, m=mapping: m.get(str(v), v))
-            data[col] = as_r_factor(pd.Series(values, index=data.index, name=col), levels)
+            data[col] = _new_factor(data[col], col, levels)
         try:
             mm = self.spec.get_model_matrix(data, output="pandas", na_action="ignore")
         except Exception as exc:
             raise DataError(f"cannot encode new data for {self.rhs!r}: {exc}") from None
         return np.ascontiguousarray(mm.to_numpy(dtype=float))
+
+
+def _new_factor(values: pd.Series, col: str, levels: list[Any]) -> pd.Series:
+    """A column of new data as a factor with the training ``levels``.
+
+    Raises :class:`~pyglmm.errors.DataError` naming a level not seen in training.
+    """
+    index = values.index
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    unknown = set(pd.unique(values.dropna())) - set(levels)
+    if unknown:
+        # numbers given for a numeric-coded factor: compare as strings too
+        as_str = {str(v) for v in levels}
+        if not {str(u) for u in unknown} <= as_str:
+            raise DataError(
+                f"factor {col!r} has new level(s) {sorted(map(str, unknown))} "
+                f"not seen when fitting; known levels: {list(map(str, levels))}"
+            )
+        mapping = {str(v): v for v in levels}
+        values = values.map(lambda v, m=mapping: m.get(str(v), v))
+    return as_r_factor(pd.Series(values, index=index, name=col), levels)

@@ -1,0 +1,285 @@
+"""The native model-matrix builder gives formulaic's matrices, names, terms and encodings."""
+
+import pickle
+import random
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pyglmm.formula.fixed as fixed
+from pyglmm.errors import DataError
+from pyglmm.formula.fixed import FixedDesign
+from pyglmm.formula.frame import model_frame
+from pyglmm.formula.levels import as_r_factor
+from pyglmm.formula.native import parse_simple_rhs
+
+
+def formulaic_design(rhs, data, contrasts=None):
+    """The design built by formulaic alone (the native builder switched off)."""
+    saved = fixed._NATIVE
+    fixed._NATIVE = False
+    try:
+        return FixedDesign(rhs, data, contrasts)
+    finally:
+        fixed._NATIVE = saved
+
+
+def bits(a):
+    """The bytes of a float matrix, so that -0.0 and 0.0 differ."""
+    return np.ascontiguousarray(a, dtype=float).view(np.uint64)
+
+
+def assert_same_design(native, reference, newdata=None):
+    assert native.built_directly and native._native is not None
+    assert reference._native is None
+    assert native.column_names == reference.column_names
+    assert native.terms == reference.terms
+    np.testing.assert_array_equal(native.assign, reference.assign)
+    assert native.has_intercept == reference.has_intercept
+    assert native.matrix.flags.c_contiguous
+    assert native.matrix.shape == reference.matrix.shape
+    np.testing.assert_array_equal(bits(native.matrix), bits(reference.matrix))
+    if newdata is not None:
+        np.testing.assert_array_equal(
+            bits(native.transform(newdata)), bits(reference.transform(newdata))
+        )
+
+
+def make_data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "x": rng.standard_normal(n),
+            "z": rng.standard_normal(n) * 1e3,
+            "w": rng.integers(-5, 5, n),
+            "u": rng.integers(0, 7, n).astype(np.uint8),
+            "f32": rng.standard_normal(n).astype(np.float32),
+            "a": pd.Categorical(rng.choice(["a1", "a2", "a3"], n)),
+            "b": pd.Categorical(rng.choice(["lo", "hi"], n)),
+            "c": pd.Categorical(rng.choice([3, 1, 2], n)),
+            # categories in the user's order, one of them unused
+            "d": pd.Categorical(
+                rng.choice(["p q", "r", "s", "t"], n), categories=["t", "s", "r", "p q", "unused"]
+            ),
+        }
+    )
+    df["e"] = as_r_factor(pd.Series(rng.choice(["Suva", "rural", "urban"], n)))
+    return df
+
+
+SIMPLE_FORMULAS = [
+    "1",
+    "0",
+    "-1",
+    "x",
+    "x + z + w + u + f32",
+    "0 + x",
+    "x - 1",
+    "x + 0",
+    "a",
+    "0 + a",
+    "-1 + a",
+    "a + b + c + d + e",
+    "0 + a + b",
+    "x + a",
+    "0 + x + a",
+    "x*a",
+    "a*x",
+    "x:a",
+    "0 + x:a",
+    "x + x:a",
+    "a*b",
+    "b*a",
+    "a*b*c",
+    "a*b + c",
+    "a:b:c + a*b + a:c + b:c + c",
+    "x*z",
+    "x*z*a",
+    "w*b",
+    "w:b",
+    "w:b:x",
+    "x:w:b",
+    "b:w:x + b",
+    "x:a + w:b + d:z + a",
+    "z:c + d*w + 0",
+    "1 + x + a + 1",
+    "x + x + a",
+    "a*x + a:x",
+]
+
+#: Formulas formulaic codes or names differently from R, or that need formulaic.
+FALLBACK_FORMULAS = [
+    "a:b",  # R: every level combination; formulaic: full rank
+    "x + a:b",
+    "a + b:a",  # R names the term a:b
+    "a + x:a",
+    "a*x + x:a",
+    "a:b*c",  # a:b without its margins
+    "b + a*b",  # R orders the variables of a:b as b:a
+    "-1 + x + x:b",  # R: indicators for every level of b; formulaic: contrasts
+    "x + x:a + w + a:b",  # R counts x:a as holding the margin a; formulaic does not
+    "a:a",
+    "0 + 1 + x",
+    "log(z)",
+    "I(x^2)",
+    "factor(w)",
+    "poly(x, 2)",
+    "x - a",
+    "(x + a)^2",
+    "a/b",
+    "`x`",
+]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_data(60)
+
+
+@pytest.mark.parametrize("rhs", SIMPLE_FORMULAS)
+def test_simple_formulas_equal_formulaic(rhs, data):
+    newdata = data.sample(25, random_state=2)
+    assert_same_design(FixedDesign(rhs, data), formulaic_design(rhs, data), newdata)
+
+
+@pytest.mark.parametrize("rhs", FALLBACK_FORMULAS)
+def test_other_formulas_go_to_formulaic(rhs, data):
+    native = FixedDesign(rhs, data)
+    assert native._native is None and not native.built_directly
+    reference = formulaic_design(rhs, data)
+    assert native.column_names == reference.column_names
+    np.testing.assert_array_equal(native.matrix, reference.matrix)
+
+
+def test_contrasts_other_than_default_go_to_formulaic(data):
+    for contrasts in ({"a": "contr.sum"}, {"a": "treatment"}):
+        design = FixedDesign("x + a", data, contrasts)
+        assert design._native is None
+    # contrasts for a variable the formula does not use do not matter
+    assert FixedDesign("x + b", data, {"a": "contr.sum"})._native is not None
+
+
+def test_columns_the_native_builder_does_not_take(data):
+    df = data.copy()
+    df["o"] = pd.Categorical(df["a"].astype(str), ordered=True)
+    df["one"] = pd.Categorical(["k"] * len(df))
+    df["na"] = df["a"].cat.add_categories(["zz"])
+    df.loc[df.index[0], "na"] = np.nan
+    df["n64"] = pd.array(df["w"], dtype="Int64")
+    df["s"] = df["a"].astype(str)
+    df["lev"] = pd.Categorical(np.where(df["x"] > 0, "T.x", "y"))
+    for rhs in ["x + o", "x + one", "x + na", "n64", "s", "lev"]:
+        design = FixedDesign(rhs, df)
+        assert design._native is None, rhs
+        reference = formulaic_design(rhs, df)
+        assert design.column_names == reference.column_names
+
+
+def test_random_formulas_equal_formulaic_when_native(data):
+    rng = random.Random(3)
+    variables = ["x", "z", "w", "a", "b", "c", "d", "e"]
+    newdata = data.sample(20, random_state=5)
+    taken = 0
+    for _ in range(150):
+        terms = []
+        for _ in range(rng.choice([1, 2, 3])):
+            chosen = rng.sample(variables, rng.choice([1, 1, 2, 2, 3]))
+            terms.append((":" if rng.random() < 0.5 else "*").join(chosen))
+        rhs = rng.choice(["", "", "0 + ", "-1 + "]) + " + ".join(terms)
+        native = FixedDesign(rhs, data)
+        if native._native is None:
+            continue
+        taken += 1
+        assert_same_design(native, formulaic_design(rhs, data), newdata)
+    assert taken > 50
+
+
+def test_large_data_is_filled_in_row_chunks_with_formulaic_bits():
+    df = make_data(20_000, seed=4)
+    df.loc[df.index[::97], "x"] = np.nan  # NaN rows are kept (na_action="ignore")
+    for rhs in ["x + z + w + u + f32", "x*a + z + z:d + e", "0 + a*b + b:w:x"]:
+        assert_same_design(FixedDesign(rhs, df), formulaic_design(rhs, df), df.iloc[:500])
+
+
+def test_transform_new_levels_and_missing_columns(data):
+    design = FixedDesign("x*a + e", data)
+    assert design._native is not None
+    with pytest.raises(DataError, match="new level"):
+        design.transform(pd.DataFrame({"x": [1.0], "a": ["a9"], "e": ["urban"]}))
+    with pytest.raises(DataError, match="'x'"):
+        design.transform(pd.DataFrame({"a": ["a1"], "e": ["urban"]}))
+    with pytest.raises(DataError, match="not numeric"):
+        design.transform(pd.DataFrame({"x": ["1.5"], "a": ["a1"], "e": ["urban"]}))
+    # strings, categoricals with other category orders and missing values as formulaic
+    new = pd.DataFrame(
+        {
+            "x": [1.0, np.nan, -3.0],
+            "a": pd.Categorical(["a3", "a1", None], categories=["a3", "a1", "a2"]),
+            "e": ["rural", "Suva", "urban"],
+        }
+    )
+    reference = formulaic_design("x*a + e", data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(bits(design.transform(new)), bits(reference.transform(new)))
+
+
+def test_spec_of_native_design_is_formulaics(data):
+    design = FixedDesign("x*a + b", data)
+    assert design._native is not None
+    spec = design.spec
+    assert not any(spec.transform_state.values())
+    again = spec.get_model_matrix(data, output="pandas", na_action="ignore")
+    np.testing.assert_array_equal(again.to_numpy(dtype=float), design.matrix)
+
+
+def test_native_design_pickles(data):
+    design = FixedDesign("x*a + b", data)
+    copy = pickle.loads(pickle.dumps(design))
+    np.testing.assert_array_equal(copy.transform(data), design.matrix)
+    assert copy.column_names == design.column_names
+
+
+def test_parse_simple_rhs_expands_as_r():
+    parsed = parse_simple_rhs("c + a*b:d - 1")
+    assert parsed is not None and not parsed.intercept
+    assert parsed.terms == (("c",), ("a",), ("b", "d"), ("a", "b", "d"))
+    assert parse_simple_rhs("x + log(y)") is None
+    assert parse_simple_rhs("x +") is None
+    assert parse_simple_rhs("-1").intercept is False
+    assert parse_simple_rhs("-0 + x").intercept is True
+
+
+def test_model_frame_native_equals_formulaic(monkeypatch, data):
+    df = data.copy()
+    df.loc[df.index[3], "x"] = np.nan
+    df.loc[df.index[7], "a"] = np.nan
+    df["s"] = df["e"].astype(str)
+    df["flag"] = df["x"].fillna(0) > 0
+    df["y"] = np.arange(len(df), dtype=float)
+    formula = "y ~ x*a + s + flag + w:b + (1 | d)"
+    with pytest.warns(Warning, match="2 row"):
+        native = model_frame(formula, df)
+    monkeypatch.setattr(fixed, "_NATIVE", False)
+    with pytest.warns(Warning, match="2 row"):
+        reference = model_frame(formula, df)
+    assert native.fixed._native is not None and reference.fixed._native is None
+    assert native.column_names == reference.column_names
+    np.testing.assert_array_equal(bits(native.X), bits(reference.X))
+    np.testing.assert_array_equal(native.y, reference.y)
+    pd.testing.assert_frame_equal(native.data, reference.data)
+
+
+def test_model_frame_from_polars_takes_native_path(data):
+    pl = pytest.importorskip("polars")
+    df = data[["x", "w"]].copy()
+    df["y"] = np.linspace(0, 1, len(df))
+    df["s"] = data["a"].astype(str)
+    df["b"] = data["b"].astype(str)
+    frame_pl = model_frame("y ~ x*s + w + b", pl.from_pandas(df))
+    frame_pd = model_frame("y ~ x*s + w + b", df)
+    assert frame_pl.fixed._native is not None
+    assert frame_pl.column_names == frame_pd.column_names
+    np.testing.assert_array_equal(bits(frame_pl.X), bits(frame_pd.X))
