@@ -1067,17 +1067,41 @@ def _fit_dense(
             beta1 = np.asarray(start["fixef"], dtype=float)
         x0 = np.concatenate([theta0, beta1])
         lo = np.concatenate([lower, np.full(len(beta1), -np.inf)])
-        opt, g = dense.minimize(x0, lo)
-        if g is None:
-            raise PirlsError(
-                "PIRLS failed at every parameter value tried (the model may be degenerate: "
-                "check for complete separation)"
-            )
+        H = None
+        done = False
+        u1 = dense.u
+        if dense.single:
+            # one term: Newton's method with the exact Hessian (also lme4's vcov Hessian)
+            try:
+                opt, g, H, done = dense.newton_single(x0)
+            except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
+                done = False
+            if done and opt.x[0] < 1e-6:
+                # a singular fit: lme4's optimizer ends on the bound θ = 0
+                xb = opt.x.copy()
+                xb[0] = 0.0
+                try:
+                    vb = dense.modes(xb[:1], xb[1:], dense.u)
+                except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
+                    vb = math.inf
+                if vb <= opt.fun:
+                    opt = OptResult(xb, vb, opt.nevals + 1, opt.status, opt.message)
+                    H = None
+            if not done:
+                dense.u = u1  # L-BFGS-B from the stage-1 modes instead
+        if not done:
+            opt, g = dense.minimize(x0, lo)
+            if g is None:
+                raise PirlsError(
+                    "PIRLS failed at every parameter value tried (the model may be degenerate: "
+                    "check for complete separation)"
+                )
         if calc_derivs is None:
             calc_derivs = n < 10_000
         want = bool(calc_derivs) and not is_singular(opt.x[:ntheta], lower)
         if want:
-            opt, g, H = dense.newton_polish(opt, g, lo)
+            if H is None:
+                opt, g, H = dense.newton_polish(opt, g, lo)
             conv = check_convergence(None, opt.x, opt.fun, lo, calc_derivs=True, derivs=(g, H))
         else:
             conv = check_convergence(None, opt.x, opt.fun, lo, calc_derivs=False)
@@ -1085,8 +1109,12 @@ def _fit_dense(
     if is_singular(theta, lower) and not conv.singular:
         conv.singular = True
         conv.messages.insert(0, "boundary (singular) fit: see help('isSingular')")
-    with np.errstate(all="ignore"):
-        objective = dense.modes(theta, beta, dense.u)  # the state at the optimum
+    at = dense.theta_at
+    if at is not None and np.array_equal(at, theta) and np.array_equal(dense.beta, beta):
+        objective = dense.value  # the modes are at the optimum
+    else:
+        with np.errstate(all="ignore"):
+            objective = dense.modes(theta, beta, dense.u)
     dense.to_pirls(theta, beta)
     return _finish(
         frame,

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg import cho_solve, lapack
+from scipy.linalg import lapack
 
 from pyglmm.mixed.optimizer import OptResult
 from pyglmm.mixed.pirls import Pirls, PirlsError, PirlsState
@@ -48,6 +48,29 @@ _MAX_NQQ_MULTI = 4_000_000
 #: modes are converged when a Newton step changes η by less than this (the next step would
 #: be ~1e-14: the modes are exact to rounding)
 ETA_TOL = 1e-7
+
+
+def _chol_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(LLᵀ)^{-1}b`` for a lower Cholesky factor ``L`` (LAPACK's ``dpotrs`` directly: for
+    these small systems scipy's ``cho_solve`` checks cost more than the solve)."""
+    x, info = lapack.dpotrs(L, b, lower=1)
+    if info != 0:  # pragma: no cover - only for invalid arguments
+        raise np.linalg.LinAlgError(f"dpotrs failed (info = {info})")
+    return x
+
+
+def _newton_step(H: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+    """``−H^{-1}g``, ``H`` made positive definite through its eigenvalues' absolute values
+    (floored at ``10⁻⁸`` of the largest) where its Cholesky factorization fails; ``None`` for
+    a zero Hessian."""
+    L, info = lapack.dpotrf(H, lower=1, clean=1)
+    if info == 0:
+        return -_chol_solve(L, g)
+    ev, vec = np.linalg.eigh(H)
+    big = float(np.max(np.abs(ev)))
+    if not big > 0.0:
+        return None
+    return -(vec @ ((vec.T @ g) / np.maximum(np.abs(ev), 1e-8 * big)))
 
 
 def dense_applicable(pirls: Pirls) -> bool:
@@ -132,6 +155,9 @@ class DenseLaplace:
             self.ZT = np.ascontiguousarray(Z.T)
         self.u = np.zeros(self.q)
         self.beta = np.zeros(self.p)
+        self.theta_at: np.ndarray | None = None  # (θ, β) of the last modes() call
+        self.value = math.nan
+        self._order = None
         self.iterations = 0
         self.nevals = 0
         self._diag = np.arange(self.q)
@@ -210,7 +236,7 @@ class DenseLaplace:
         """``H^{-1}c`` (``c`` a vector or a ``q × m`` matrix)."""
         if self.single:
             return c / fac if c.ndim == 1 else c / fac[:, None]
-        return cho_solve((fac, True), c, check_finite=False)
+        return _chol_solve(fac, c)
 
     def _logdet(self, fac) -> float:
         if self.single:
@@ -267,11 +293,13 @@ class DenseLaplace:
                 converged = True
         else:
             raise PirlsError(f"PIRLS did not converge in {maxit} iterations")
-        self.u, self.beta = u, np.asarray(beta, dtype=float)
+        self.u, self.beta = u, np.array(beta, dtype=float)
+        self.theta_at = np.array(theta, dtype=float)
         self.eta, self.mu, self.dev = eta, mu, dev
         self._at = (lam, W, s, fac, M, zs)
         self.ldL2 = self._logdet(fac)
-        return self.ldL2 + float(u @ u) + self.resp.aic(mu, dev)
+        self.value = self.ldL2 + float(u @ u) + self.resp.aic(mu, dev)
+        return self.value
 
     def joint_modes(self, theta: np.ndarray, eta_start: np.ndarray) -> float:
         """lme4's ``nAGQ = 0`` PIRLS (``β`` estimated with the modes) from the linear
@@ -320,7 +348,7 @@ class DenseLaplace:
             else:
                 cu, cb = lam * self._zt(s) - u, self.X.T @ s
             Hc = self._hsolve(fac, cu)
-            xb = cho_solve((LS, True), cb - B.T @ Hc, check_finite=False)
+            xb = _chol_solve(LS, cb - B.T @ Hc)
             xu = Hc - HB @ xb
             if first:
                 du, db = xu - u, xb - beta
@@ -355,6 +383,7 @@ class DenseLaplace:
                 )
             raise PirlsError(f"PIRLS did not converge in {maxit} iterations{hint}")
         self.u, self.beta = u, beta
+        self.theta_at = None
         self.eta, self.mu, self.dev = eta, mu, dev
         self._at = None
         self.ldL2 = self._logdet(fac)
@@ -380,7 +409,7 @@ class DenseLaplace:
             # tr(H^{-1}∂H/∂θ) at fixed W: 2Σ(1 − 1/H_cc)/θ = 2θ Σ A_cc/H_cc (also at θ = 0)
             trace = 2.0 * th * float(M @ hinv)
         else:
-            Hinv = cho_solve((fac, True), np.eye(self.q), check_finite=False)
+            Hinv = _chol_solve(fac, np.eye(self.q))
             A = self.Z * lam[None, :]
             h = np.einsum("ij,ij->i", A @ Hinv, A)
             v = h * Wp
@@ -419,7 +448,90 @@ class DenseLaplace:
             cols = self.col_term == j
             rhs[:, j] = np.where(cols, zs, 0.0) - lam * (M[:, cols] @ u[cols])
         rhs[:, k:] = (self.ZT @ WX) * -lam[:, None]
-        return cho_solve((fac, True), rhs, check_finite=False)
+        return _chol_solve(fac, rhs)
+
+    def _level_sums(self, A: np.ndarray) -> np.ndarray:
+        """``Σ_{i ∈ l} A_i`` per level ``l`` of the single term, for the rows of ``A``."""
+        order = self._order
+        if order is None:
+            refs = self.refs
+            order = np.argsort(refs, kind="stable")
+            sorted_refs = refs[order]
+            starts = np.flatnonzero(np.r_[True, sorted_refs[1:] != sorted_refs[:-1]])
+            if np.array_equal(order, np.arange(self.n)):
+                order = slice(None)
+            self._order = order = (order, starts)
+        idx, starts = order
+        return np.add.reduceat(A[idx], starts, axis=0)
+
+    def hessian_single(self, J: np.ndarray | None = None) -> np.ndarray:
+        """Exact Hessian of the Laplace deviance in ``(θ, β)`` at the last :meth:`modes`
+        call, one scalar term.
+
+        With ``G = ∂η̃/∂(θ, β)`` (rows ``G_i = (z_iũ_l, x_i) + θz_iJ_l``, ``J = ∂ũ/∂(θ, β)``
+        of :meth:`sensitivity`), ``H_l = 1 + θ²a_l``, ``a_l = Σ_{i∈l} W_iz_i²`` and
+        ``W', W''`` the derivatives of ``W`` in ``η``, the deviance is ``F(ũ) + Σ_l log H_l``:
+
+        * ``∇²F = 2gᵀWG − 2e_θ(Jᵀ Zᵀs)ᵀ`` (``g`` the rows ``(z_iũ_l, x_i)``);
+        * ``∇²Σ log H_l = Σ_l ∇²H_l/H_l − ∇H_l∇H_lᵀ/H_l²`` with ``∇H_l = 2θa_le_θ + θ²∇a_l``,
+          ``∇a_l = Σ_{i∈l} W'_iz_i²G_i`` and ``∇²a_l`` from ``W''``, ``∇²η̃_i =
+          z_i(e_θJ_lᵀ + J_le_θᵀ + θK_l)`` and the second derivatives of the modes,
+          ``H_lK_l = −e_θm_lᵀ − m_le_θᵀ − θΣ_{i∈l} z_iW'_iG_iG_iᵀ``,
+          ``m_l = Σ_{i∈l} z_iW_iG_i + θa_lJ_l``.
+        """
+        lam, W, s, hd, a, zs = self._at
+        th = float(lam[0])
+        u, mu, X = self.u, self.mu, self.X
+        if J is None:
+            J = self.sensitivity()
+        z = self.z
+        m = 1 + self.p
+        if self.binomial:
+            t = 1.0 - 2.0 * mu
+            W1 = W * t  # dW/dη = W(1 − 2μ)
+            W2 = W * (t * t - 2.0 * mu * (1.0 - mu))  # d²W/dη² = W((1 − 2μ)² − 2μ(1 − μ))
+        else:
+            W1 = W2 = W
+        refs = self.refs
+        ur = u.take(refs)
+        g = np.empty((self.n, m))
+        g[:, 0] = ur if z is None else ur * z
+        g[:, 1:] = X
+        Jr = J.take(refs, axis=0)
+        G = g + (th * Jr if z is None else (th * z)[:, None] * Jr)
+        # ∇²F
+        HF = 2.0 * ((g * W[:, None]).T @ G)
+        HF[0, :] -= 2.0 * (zs @ J)
+        # Σ_l log H_l
+        hinv = 1.0 / hd
+        z2 = np.ones(self.n) if z is None else self.z2
+        z1 = np.ones(self.n) if z is None else z
+        da = self._level_sums((W1 * z2)[:, None] * G)  # ∇a_l, (q, m)
+        dH = da * (th * th)
+        dH[:, 0] += 2.0 * th * a
+        HL = -(dH.T * (hinv * hinv)) @ dH
+        HL[0, 0] += 2.0 * float(a @ hinv)
+        V = 2.0 * th * (hinv @ da)
+        HL[0, :] += V
+        HL[:, 0] += V
+        # θ²Σ_l ∇²a_l/H_l: the W'' part (leverage-weighted), then the W' ∇²η̃ part
+        h = (th * th) * hinv.take(refs) * z2
+        HL += (G * (h * W2)[:, None]).T @ G
+        b = self._level_sums(W1 * z2 * z1) * (th * th) * hinv  # β_l = θ²Σ W'z³/H_l
+        bJ = b @ J
+        HL[0, :] += bJ
+        HL[:, 0] += bJ
+        # θΣ_l β_l K_l
+        c = self._level_sums((W * z1)[:, None] * G)  # Σ_{i∈l} z_iW_iG_i
+        mvec = c + (th * a)[:, None] * J
+        w_l = b * hinv
+        P = w_l @ mvec
+        HL[0, :] -= th * P
+        HL[:, 0] -= th * P
+        om = w_l.take(refs) * z1 * W1
+        HL -= (th * th) * ((G * om[:, None]).T @ G)
+        Hs = HF + HL
+        return 0.5 * (Hs + Hs.T)
 
     def value_and_gradient(
         self, x: np.ndarray, u_start: np.ndarray | None = None
@@ -493,6 +605,103 @@ class DenseLaplace:
         self._u_opt = (u_opt, J)
         return opt, g
 
+    def newton_single(
+        self, x0: np.ndarray, *, maxit: int = 50, dec_tol: float = 1e-8
+    ) -> tuple[OptResult, np.ndarray, np.ndarray, bool]:
+        """Newton's method with the exact Hessian (:meth:`hessian_single`) for one scalar
+        term, from ``x0`` and the current modes.
+
+        The deviance is even in ``θ`` (``Λ = θI`` enters through ``θ²`` and ``θũ``), so ``θ``
+        is left unbounded and ``|θ|`` returned: no bound can stop the iterations at the
+        stationary point ``θ = 0``.  The direction is ``−H^{-1}g`` (``H`` made positive
+        definite where it is not), with Armijo backtracking (step halving).  Once
+        the Newton decrement ``gᵀH^{-1}g`` is below ``dec_tol`` the full step is the last one
+        (Newton's method converges quadratically: the decrement after it is ~``dec_tol²``);
+        the modes, gradient and Hessian are then evaluated at the new point, which is kept
+        if it does not raise the deviance.
+
+        Returns
+        -------
+        (OptResult, gradient, Hessian, converged)
+            The gradient and Hessian are those at the returned point, where the modes are.
+        """
+        x = np.asarray(x0, dtype=float).copy()
+        count = 1
+        v, g = self.value_and_gradient(x)
+        if not math.isfinite(v):
+            return (
+                OptResult(x, math.inf, count, -1, "non-finite deviance at the start"),
+                g,
+                g,
+                False,
+            )
+        J = self.sensitivity()
+        H = self.hessian_single(J)
+        converged = False
+        msg = "maximum number of iterations"
+        for _it in range(maxit):
+            if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+                msg = "non-finite derivatives"
+                break
+            step = _newton_step(H, g)
+            if step is None:
+                msg = "zero Hessian"
+                break
+            dec = float(-(g @ step))
+            if not dec > 0.0:
+                converged = dec == 0.0
+                msg = "zero gradient" if converged else "no descent direction"
+                break
+            u_at = self.u
+            if dec < dec_tol:
+                converged = True
+                msg = "converged (Newton decrement)"
+                xn = x + step
+                count += 1
+                try:
+                    vn = self.modes(xn[:1], xn[1:], u_at + J @ step)
+                except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
+                    vn = math.inf
+                if vn <= v:
+                    x, v = xn, vn
+                    g = self.gradient()
+                    H = self.hessian_single()
+                else:  # rounding: stay (the modes back at x)
+                    self.modes(x[:1], x[1:], u_at)
+                break
+            t = 1.0
+            accepted = False
+            for _ls in range(40):
+                xn = x + t * step
+                du = J @ (t * step)
+                u_start = u_at + du if float(np.abs(du).max()) <= 0.5 else u_at
+                count += 1
+                try:
+                    vn, gn = self.value_and_gradient(xn, u_start)
+                except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
+                    vn = math.inf
+                if vn <= v - 1e-4 * t * dec:
+                    accepted = True
+                    break
+                t *= 0.5
+            if not accepted:
+                self.u = u_at
+                msg = "line search failed"
+                break
+            x, v, g = xn, vn, gn
+            J = self.sensitivity()
+            H = self.hessian_single(J)
+        if x[0] < 0.0:
+            # the mirror image: θ → −θ flips the signs of ũ, ∂D/∂θ and the θ-β cross terms
+            x[0] = -x[0]
+            g = g.copy()
+            g[0] = -g[0]
+            H = H.copy()
+            H[0, 1:] *= -1.0
+            H[1:, 0] *= -1.0
+            self.u = -self.u
+        return OptResult(x, float(v), count, 1 if converged else -1, msg), g, H, converged
+
     def newton_polish(
         self, opt: OptResult, g: np.ndarray, lower: np.ndarray
     ) -> tuple[OptResult, np.ndarray, np.ndarray]:
@@ -506,11 +715,8 @@ class DenseLaplace:
         u_opt, J = self._u_opt
         H = self.hessian(x, g, lower, u_opt, J)
         nevals = opt.nevals + 2 * x.size
-        try:
-            np.linalg.cholesky(H)
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            step = None
+        L, info = lapack.dpotrf(H, lower=1, clean=1)
+        step = _chol_solve(L, g) if info == 0 else None
         if step is not None and np.all(np.isfinite(step)):
             xn = np.maximum(x - step, np.where(np.isfinite(lower), lower, -np.inf))
             nevals += 1

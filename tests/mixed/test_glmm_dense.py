@@ -1,0 +1,221 @@
+"""The dense small-model GLMM engine (pyglmm.mixed.glmm_dense) against the general engine
+(Pirls + glmm_gradient) and against finite differences of itself."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pyglmm as pg
+import pyglmm.mixed.glmer as glmer_module
+from pyglmm.mixed.glmm_dense import DenseLaplace, dense_applicable
+from pyglmm.mixed.glmm_gradient import laplace_and_gradient
+from pyglmm.mixed.pirls import PirlsError
+
+CB = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+
+
+def cbpp() -> pd.DataFrame:
+    df = pg.datasets.load("cbpp").copy()
+    df["obs"] = pd.Categorical([str(i) for i in range(len(df))])
+    return df
+
+
+def simulated(seed: int, n: int, ngroups: int, sd: float, family: str, slope: bool = False):
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, ngroups, n)
+    x = rng.standard_normal(n)
+    b = rng.normal(0.0, sd, ngroups)
+    eta = -0.3 + 0.6 * x + (b[g] * x if slope else b[g])
+    if family == "binomial":
+        y = (rng.random(n) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
+    else:
+        y = rng.poisson(np.exp(eta)).astype(float)
+    return pd.DataFrame({"y": y, "x": x, "g": pd.Categorical([f"g{i:03d}" for i in g])})
+
+
+def fit(formula, data, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pg.glmer(formula, data, **kw)
+
+
+def fit_general(formula, data, monkeypatch, **kw):
+    """The same fit through the general engine."""
+    with monkeypatch.context() as mp:
+        mp.setattr(glmer_module, "dense_applicable", lambda pirls: False)
+        return fit(formula, data, **kw)
+
+
+@pytest.fixture(scope="module")
+def cbpp_fit():
+    return fit(CB, cbpp(), family="binomial")
+
+
+@pytest.fixture(scope="module")
+def cbpp_obs_fit():
+    return fit(CB + " + (1 | obs)", cbpp(), family="binomial")
+
+
+@pytest.fixture(scope="module")
+def poisson_slope_fit():
+    return fit("y ~ x + (0 + x | g)", simulated(3, 400, 15, 0.5, "poisson", True), family="poisson")
+
+
+def test_applicability():
+    df = cbpp()
+    assert dense_applicable(fit(CB, df, family="binomial")._pirls)
+    assert dense_applicable(fit(CB + " + (1 | obs)", df, family="binomial")._pirls)
+    # non-canonical link, and a vector-valued term: the general engine
+    assert not dense_applicable(fit(CB, df, family="binomial", link="probit")._pirls)
+    sim = simulated(1, 200, 10, 0.5, "poisson")
+    assert not dense_applicable(fit("y ~ x + (x | g)", sim, family="poisson")._pirls)
+
+
+@pytest.mark.parametrize("which", ["cbpp_fit", "cbpp_obs_fit", "poisson_slope_fit"])
+def test_value_and_gradient_match_the_general_engine(which, request):
+    m = request.getfixturevalue(which)
+    pl = m._pirls
+    k = len(m.theta)
+    x = np.r_[m.theta, m.fixef.to_numpy()] * 1.2
+    dense = DenseLaplace(pl)
+    v, g = dense.value_and_gradient(x)
+    with pl.precise():
+        v_ref, g_ref = laplace_and_gradient(pl, x[:k], x[k:])
+    assert v == pytest.approx(v_ref, rel=1e-12)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize("which", ["cbpp_fit", "cbpp_obs_fit"])
+def test_mode_sensitivities_are_derivatives_of_the_modes(which, request):
+    m = request.getfixturevalue(which)
+    dense = DenseLaplace(m._pirls)
+    k = len(m.theta)
+    x = np.r_[m.theta, m.fixef.to_numpy()] * 0.9
+    dense.modes(x[:k], x[k:])
+    u0, J = dense.u.copy(), dense.sensitivity()
+    h = 1e-6
+    for j in range(x.size):
+        e = np.zeros(x.size)
+        e[j] = h
+        dense.modes((x + e)[:k], (x + e)[k:], u0)
+        up = dense.u.copy()
+        dense.modes((x - e)[:k], (x - e)[k:], u0)
+        np.testing.assert_allclose((up - dense.u) / (2 * h), J[:, j], rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("which", ["cbpp_fit", "poisson_slope_fit"])
+@pytest.mark.parametrize("scale", [1.0, 1.3, -0.8])
+def test_exact_hessian_matches_differences_of_the_gradient(which, scale, request):
+    m = request.getfixturevalue(which)
+    dense = DenseLaplace(m._pirls)
+    x = np.r_[m.theta * scale, m.fixef.to_numpy()]
+    _, g = dense.value_and_gradient(x)
+    J = dense.sensitivity()
+    H = dense.hessian_single(J)
+    H_fd = dense.hessian(x, g, np.full(x.size, -np.inf), dense.u.copy(), J, delta=1e-5)
+    np.testing.assert_allclose(H, H_fd, rtol=1e-7, atol=1e-7 * np.abs(H_fd).max())
+
+
+def test_joint_modes_match_the_general_nagq0_deviance(cbpp_fit):
+    pl = cbpp_fit._pirls
+    fam = pl.resp.family
+    eta0 = fam.linkfun(glmer_module._mustart(fam, pl.resp.y, pl.resp.wt))
+    for theta in ([1.0], [0.3]):
+        dense = DenseLaplace(pl)
+        v = dense.joint_modes(np.array(theta), eta0)
+        pl.set_start(eta0)
+        with pl.precise():
+            v_ref = pl.laplace(np.array(theta))
+        assert v == pytest.approx(v_ref, rel=1e-10)
+        np.testing.assert_allclose(dense.beta, pl.state.beta, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["cbpp", "cbpp_weights", "cbpp_obs", "poisson_slope_only", "binomial_many_levels"],
+)
+def test_dense_fit_equals_general_fit(name, monkeypatch):
+    cases = {
+        "cbpp": (CB, cbpp, {"family": "binomial"}),
+        "cbpp_weights": (
+            "incidence / size ~ period + (1 | herd)",
+            cbpp,
+            {"family": "binomial", "weights": "size"},
+        ),
+        "cbpp_obs": (CB + " + (1 | obs)", cbpp, {"family": "binomial"}),
+        "poisson_slope_only": (
+            "y ~ x + (0 + x | g)",
+            lambda: simulated(3, 400, 15, 0.5, "poisson", True),
+            {"family": "poisson"},
+        ),
+        "binomial_many_levels": (
+            "y ~ x + (1 | g)",
+            lambda: simulated(6, 3000, 800, 1.0, "binomial"),
+            {"family": "binomial"},
+        ),
+    }
+    formula, data, kw = cases[name]
+    df = data()
+    a = fit(formula, df, **kw)
+    b = fit_general(formula, df, monkeypatch, **kw)
+    assert dense_applicable(a._pirls)
+    assert a.objective <= b.objective + 1e-9 * abs(b.objective)
+    assert a.objective == pytest.approx(b.objective, rel=1e-11)
+    np.testing.assert_allclose(a.theta, b.theta, rtol=1e-6)
+    np.testing.assert_allclose(a.fixef.to_numpy(), b.fixef.to_numpy(), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(a.se.to_numpy(), b.se.to_numpy(), rtol=1e-6)
+    assert a.hessian_used and b.hessian_used
+    assert a.deviance == pytest.approx(b.deviance, rel=1e-6)
+    np.testing.assert_allclose(a.fitted.to_numpy(), b.fitted.to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(a.vcov_rx.to_numpy(), b.vcov_rx.to_numpy(), rtol=1e-5)
+
+
+def test_singular_fit_ends_on_the_bound_with_lme4s_message(monkeypatch):
+    df = simulated(7, 200, 8, 0.0, "poisson")
+    with pytest.warns(pg.errors.SingularFitWarning, match="boundary"):
+        a = pg.glmer("y ~ x + (1 | g)", df, family="poisson")
+    b = fit_general("y ~ x + (1 | g)", df, monkeypatch, family="poisson")
+    assert a.theta[0] == 0.0 and b.theta[0] == 0.0
+    assert a.singular and not a.hessian_used
+    assert a.objective == pytest.approx(b.objective, rel=1e-12)
+    np.testing.assert_allclose(a.se.to_numpy(), b.se.to_numpy(), rtol=1e-6)
+
+
+def test_newton_from_a_negative_theta_returns_the_mirror_optimum(cbpp_fit):
+    pl = cbpp_fit._pirls
+    x_opt = np.r_[cbpp_fit.theta, cbpp_fit.fixef.to_numpy()]
+    dense = DenseLaplace(pl)
+    x0 = x_opt.copy()
+    x0[0] = -0.5
+    dense.modes(x0[:1], x0[1:])
+    opt, g, H, done = dense.newton_single(x0)
+    assert done and opt.x[0] > 0
+    np.testing.assert_allclose(opt.x, x_opt, rtol=1e-6)
+    assert opt.fun == pytest.approx(cbpp_fit.objective, rel=1e-12)
+    # gradient and Hessian are those at the (positive) optimum
+    _, g_pos = dense.value_and_gradient(opt.x)
+    np.testing.assert_allclose(g, g_pos, atol=1e-4)
+    np.testing.assert_allclose(H, dense.hessian_single(), rtol=1e-4)
+
+
+def test_lbfgs_fallback_when_newton_fails(monkeypatch, cbpp_fit):
+    def failing(self, x0, **kw):
+        raise PirlsError("forced")
+
+    monkeypatch.setattr(DenseLaplace, "newton_single", failing)
+    m = fit(CB, cbpp(), family="binomial")
+    assert m.objective == pytest.approx(cbpp_fit.objective, rel=1e-11)
+    np.testing.assert_allclose(m.se.to_numpy(), cbpp_fit.se.to_numpy(), rtol=1e-6)
+    assert m.optinfo["nevals"] > 15  # L-BFGS-B and the finite-difference Hessian
+
+
+def test_pandas_views_are_built_on_first_use(cbpp_fit):
+    m = cbpp_fit
+    assert list(m.fixef.index) == ["(Intercept)", "period2", "period3", "period4"]
+    np.testing.assert_allclose(m.se.to_numpy() ** 2, np.diag(m.vcov.to_numpy()), rtol=1e-12)
+    assert m.fixef is m.fixef  # cached
+    assert m.vcov_rx.shape == (4, 4)
