@@ -69,6 +69,8 @@ def test_blocks_equal_dense_cross_products(q0, q1, weighted):
         np.testing.assert_allclose(b.A00[lv], A00[sl, sl], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(b.R.toarray(), rest[:, :-1].T @ Z0, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(b._RT.toarray(), b.R.toarray().T)
+    if b.Rd_T is not None:  # kept dense (small): the same numbers
+        np.testing.assert_allclose(b.Rd_T, b.R.toarray().T)
     np.testing.assert_allclose(b.Ry, Z0.T @ rest[:, -1], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(b.Arr, rest.T @ rest, rtol=1e-12, atol=1e-10)
 
@@ -87,7 +89,8 @@ def test_gram_map_equals_sparse_product_map(q0, q1, weighted, monkeypatch):
 
     def lower_of(b: LmmBlocks) -> np.ndarray:
         """The map as a dense (m·m × nw) array over flat Fortran indices."""
-        M = (b.Mg if b.Mg is not None else b.M).toarray()
+        M = b.Mg if b.Mg is not None else b.M
+        M = M.toarray() if sp.issparse(M) else M
         out = np.zeros((b.m * b.m, M.shape[1]))
         out[b.idx] = M
         return out

@@ -102,3 +102,30 @@ def test_engine_criterion_equals_dense_marginal_posterior(formula, dataset, wcol
         dense = _dense_criterion(mf.X, mf.y, Z, Lam, w, reml)
         engine = obj(theta)
         assert engine == pytest.approx(dense, rel=1e-9, abs=1e-8)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize(
+    "formula,dataset,wcol,k",
+    [
+        ("Reaction ~ Days + (Days | Subject)", "sleepstudy", None, 3),
+        ("Reaction ~ Days + (Days || Subject)", "sleepstudy", None, 2),
+        ("incidence/size ~ period + (1 | herd)", "cbpp", "size", 1),
+    ],
+)
+def test_batched_values_equal_single_evaluations(formula, dataset, wcol, k, reml):
+    data = pg.datasets.load(dataset)
+    mf = model_frame(formula, data, weights=wcol)
+    blocks = LmmBlocks(random_terms(mf.random, mf.data), mf.X, mf.y, mf.weights)
+    obj = LmmObjective(blocks, reml)
+    thetas = np.abs(np.random.default_rng(2).normal(size=(6, k))) + 0.05
+    vals = obj.values(thetas)
+    assert vals is not None
+    np.testing.assert_allclose(vals, [obj(t) for t in thetas], rtol=1e-12)
+
+
+def test_batched_values_not_available_with_two_factors():
+    data = pg.datasets.load("Machines")
+    mf = model_frame("score ~ 1 + (1 | Worker) + (1 | Machine)", data)
+    blocks = LmmBlocks(random_terms(mf.random, mf.data), mf.X, mf.y)
+    assert LmmObjective(blocks).values(np.ones((3, 2))) is None

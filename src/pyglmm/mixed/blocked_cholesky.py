@@ -25,6 +25,7 @@ penalized weighted residual sum of squares; the ``X`` part of ``L_rr`` is
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
 from pyglmm.mixed.blocks import LmmBlocks
@@ -153,14 +154,17 @@ class BlockedCholesky:
             self._M_op = None
         else:
             Mmap = blocks.Mg if blocks.Mg is not None else blocks.M
-            self._M_op = Mmap.toarray() if Mmap.shape[0] * Mmap.shape[1] <= 40_000 else Mmap
+            small = Mmap.shape[0] * Mmap.shape[1] <= 40_000
+            self._M_op = Mmap.toarray() if small and sp.issparse(Mmap) else Mmap
         # R (and Rᵀ) dense when small: numpy's mat-vecs have less overhead than scipy's
-        R = blocks.R
-        if R.shape[0] * R.shape[1] <= 250_000:
-            self._R_op = R.toarray()
+        if blocks.Rd_T is not None:
+            self._RT_op = blocks.Rd_T
+            self._R_op = blocks.Rd_T.T
+        elif blocks.R.shape[0] * blocks.R.shape[1] <= 250_000:
+            self._R_op = blocks.R.toarray()
             self._RT_op = self._R_op.T
         else:
-            self._R_op = R
+            self._R_op = blocks.R
             self._RT_op = blocks._RT
         # one engine term (no random effects in the rest): the whole update is a
         # mat-vec with the precomputed Gram tensor of [R; Ryᵀ] (see _one_term_gram)
@@ -195,6 +199,51 @@ class BlockedCholesky:
             starts = np.concatenate([[0], np.cumsum(np.bincount(gl, minlength=ng))[:-1]])
             outer = np.add.reduceat(outer[order], starts, axis=0)
         return np.ascontiguousarray(outer.reshape(nw, m * m))
+
+    def batch_factors(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``Σ_l log|L_{00,l}|²`` and the diagonal of ``L_rr`` at many θ at once.
+
+        Only for models with one engine term (the Gram-tensor update, see
+        :meth:`_one_term_gram`): the blocks ``T_g``, ``𝒲_g`` of all points come from
+        batched numpy calls, every ``C = A_rr − vec(𝒲)ᵀG`` from one matrix product,
+        and their Cholesky factors from one batched call.  The factor's own state
+        is not changed.  Returns None when not applicable or when some ``C`` is not
+        positive definite (the caller then evaluates point by point).
+
+        Returns
+        -------
+        logdet_L00 : (B,) array
+        diag : (B, m) array
+        """
+        if self._gram1 is None:
+            return None
+        b = self.blocks
+        thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
+        nb = thetas.shape[0]
+        et = self.terms[0]
+        q0 = et.q
+        lam = np.zeros((nb, q0, q0))
+        for k, off, _q in self._emap[0]:
+            t = self.user_terms[k]
+            rows, cols = t._tril
+            lam[:, off + rows, off + cols] = thetas[:, self._theta_slices[k]]
+        grouped = b.Mg is not None
+        A0 = b.A00_groups if grouped else b.A00  # (ng, q0, q0)
+        T = np.swapaxes(lam, 1, 2)[:, None] @ A0[None] @ lam[:, None]  # (B, ng, q0, q0)
+        T[..., self._d0, self._d0] += 1.0
+        sign, logd = np.linalg.slogdet(T)
+        if not np.all(sign > 0):
+            return None
+        W = lam[:, None] @ np.linalg.inv(T) @ np.swapaxes(lam, 1, 2)[:, None]
+        counts = b.group_counts if grouped else np.ones(len(A0))
+        logdet_L00 = logd @ counts
+        m = b.m
+        C = (self._arr_flat[None, :] - W.reshape(nb, -1) @ self._gram1).reshape(nb, m, m)
+        try:
+            L = np.linalg.cholesky(C)
+        except np.linalg.LinAlgError:
+            return None
+        return logdet_L00, np.diagonal(L, axis1=1, axis2=2)
 
     # ------------------------------------------------------------------------
     def lambdas_of(self, theta: np.ndarray) -> list[np.ndarray]:

@@ -256,12 +256,18 @@ class LmmBlocks:
         if self.p:
             keys.append(_pair_keys(t0.refs, q0, None, self.p, m1, self.mz))
             vals.append(_pair_values(zw0, Xw))
-        if keys:
+        if keys and ncol0 * m1 <= 250_000:
+            # small: Rᵀ dense by one bincount; the sparse R only if asked for
+            acc = np.bincount(
+                np.concatenate(keys), weights=np.concatenate(vals), minlength=ncol0 * m1
+            )
+            self.Rd_T = acc.reshape(ncol0, m1)
+        elif keys:
             RT = _csr_from_keys(np.concatenate(keys), np.concatenate(vals), (ncol0, m1))
+            self._RT = RT
+            self.R = sp.csc_matrix((RT.data, RT.indices, RT.indptr), shape=(m1, ncol0))
         else:
-            RT = sp.csr_matrix((ncol0, m1))
-        self._RT = RT
-        self.R = sp.csc_matrix((RT.data, RT.indices, RT.indptr), shape=(m1, ncol0))
+            self.R = sp.csc_matrix((m1, ncol0))
 
         # dense rest block without y
         Arr = np.zeros((self.m, self.m), order="F")
@@ -297,6 +303,51 @@ class LmmBlocks:
             self._build_dense_schur()
         self.set_response(y)
 
+    #: dense ``Rᵀ`` (``ℓ₀q₀ × (m−1)``) when small (≤ 250 000 entries), else None
+    Rd_T: np.ndarray | None = None
+    _R_sparse: sp.csc_matrix | None = None
+    _RT_sparse: sp.csr_matrix | None = None
+
+    @property
+    def R(self) -> sp.csc_matrix:
+        """``[Z_rest X]ᵀ W Z₀`` as a sparse CSC matrix (from :attr:`Rd_T` on first use
+        when that is kept dense)."""
+        if self._R_sparse is None:
+            RT = self._RT
+            self._R_sparse = sp.csc_matrix(
+                (RT.data, RT.indices, RT.indptr), shape=(RT.shape[1], RT.shape[0])
+            )
+        return self._R_sparse
+
+    @R.setter
+    def R(self, value: sp.csc_matrix) -> None:
+        self._R_sparse = value
+        self.Rd_T = None
+
+    @property
+    def _RT(self) -> sp.csr_matrix:
+        """``Rᵀ`` as a sparse CSR matrix."""
+        if self._RT_sparse is None:
+            if self.Rd_T is not None:
+                self._RT_sparse = _csr_of_dense(self.Rd_T)
+            else:
+                self._RT_sparse = self._R_sparse.T.tocsr()
+        return self._RT_sparse
+
+    @_RT.setter
+    def _RT(self, value: sp.csr_matrix) -> None:
+        self._RT_sparse = value
+
+    def _R_column_nnz(self) -> np.ndarray:
+        """Nonzeros in each column of ``R``."""
+        if self.Rd_T is not None:
+            return np.count_nonzero(self.Rd_T, axis=1)
+        return np.diff(self.R.indptr)
+
+    def _R_dense(self) -> np.ndarray:
+        """``R`` as a dense ``(m−1) × ℓ₀q₀`` array."""
+        return self.Rd_T.T if self.Rd_T is not None else self.R.toarray()
+
     # ------------------------------------------------------------------------
     def set_response(self, y: np.ndarray) -> None:
         """(Re)compute the ``y`` parts: ``Z₀ᵀWy``, ``[Z_rest X]ᵀWy``, ``yᵀWy``."""
@@ -328,18 +379,18 @@ class LmmBlocks:
         ``R_F R_Fᵀ`` (BLAS ``syrk``, ``m² ℓ₀q₀`` flops) is cheaper and needs far
         less memory.
         """
-        R = self.R
         q0 = self.q0
         m1 = self.m - 1
-        per_col = np.diff(R.indptr).astype(np.float64)
+        ncol0 = self.n0 * q0
+        per_col = self._R_column_nnz().astype(np.float64)
         if q0 == 1:
             pairs = float(np.sum(per_col * (per_col + 1) / 2))
         else:
             per_group = np.add.reduceat(per_col, np.arange(0, len(per_col), q0))
             pairs = float(np.sum(per_group * per_group))
         self.schur_pairs = pairs
-        dense_flops = float(m1) * m1 * R.shape[1]
-        dense_bytes = 8.0 * m1 * R.shape[1]
+        dense_flops = float(m1) * m1 * ncol0
+        dense_bytes = 8.0 * m1 * ncol0
         # small problems: the map (often a single group of levels) has the least
         # per-evaluation overhead
         if pairs < 2e5:
@@ -350,7 +401,7 @@ class LmmBlocks:
 
     def _build_dense_schur(self) -> None:
         """Dense mode: keep ``R`` as a dense ``(m−1) × ℓ₀q₀`` array (no pair map)."""
-        self.Rd = np.asfortranarray(self.R.toarray())
+        self.Rd = np.asfortranarray(self._R_dense())
         self.idx = np.zeros(0, dtype=np.int64)
         self.idx_row = self.idx_col = self.idx_upper = self.idx
         self.offdiag = np.zeros(0, dtype=bool)
@@ -375,12 +426,12 @@ class LmmBlocks:
         """
         self._group_levels()
         grouped = self.Mg is not None
-        R = self.R
         q0, m, m1 = self.q0, self.m, self.m - 1
         nw = (len(self.A00_groups) if grouped else self.n0) * q0 * q0
-        if R.nnz and self._gram_map_fits(nw):
+        if self._gram_map_fits(nw) and self._R_column_nnz().any():
             self._build_schur_map_gram(nw)
             return
+        R = self.R
         if nw * m1 > 20_000_000 or R.nnz == 0 or m * m >= 2**31:
             self._build_schur_map_pairs()
             return
@@ -453,7 +504,7 @@ class LmmBlocks:
         (``(m−1)m/2 · nw ≤ 5·10⁵``)."""
         m1, q0 = self.m - 1, self.q0
         return (
-            m1 * self.R.shape[1] <= 4_000_000
+            m1 * self.n0 * q0 <= 4_000_000
             and m1 * m1 * self.n0 * q0 * q0 <= 50_000_000
             and m1 * (m1 + 1) // 2 * nw <= 500_000
         )
@@ -471,7 +522,7 @@ class LmmBlocks:
         q0, m, m1 = self.q0, self.m, self.m - 1
         ng = nw // (q0 * q0)
         gl = self.group_of_level if grouped else np.arange(self.n0)
-        Rd = self.R.toarray().reshape(m1, self.n0, q0)
+        Rd = self._R_dense().reshape(m1, self.n0, q0)
         order = np.argsort(gl, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(gl, minlength=ng))])
         Rs = Rd[:, order, :]
@@ -489,7 +540,9 @@ class LmmBlocks:
         Gl = G.reshape(nw, m1, m1)[:, ii, jj]
         present = np.any(Gl != 0.0, axis=0)
         self._set_pattern(ii[present] + jj[present].astype(np.int64) * m)
-        M = _csr_of_dense(Gl[:, present]).T  # CSC (pattern × nw)
+        Gp = Gl[:, present]
+        # small maps stay dense (their mat-vec is a dense one anyway)
+        M = Gp.T.copy() if Gp.size <= 40_000 else _csr_of_dense(Gp).T  # pattern × nw
         if grouped:
             self.Mg, self._M = M, None
         else:
@@ -566,9 +619,10 @@ class LmmBlocks:
             self._M.sum_duplicates()
 
     @property
-    def M(self) -> sp.csr_matrix:
+    def M(self) -> sp.spmatrix | np.ndarray:
         """The ungrouped map ``vec 𝒲 ↦ lower(R𝒲Rᵀ)[idx]`` (built on demand when the
-        grouped map :attr:`Mg` is used)."""
+        grouped map :attr:`Mg` is used); a sparse matrix, or a dense array when it
+        has at most 40 000 entries (the maps from :meth:`_build_schur_map_gram`)."""
         if self._M is None:
             Mg = self.Mg
             self._force_ungrouped = True

@@ -44,8 +44,14 @@ def deriv12(
     fx: float,
     lower: np.ndarray,
     delta: float = 1e-4,
+    batch: Callable[[np.ndarray], np.ndarray | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Finite-difference gradient and Hessian as lme4's ``deriv12`` (lower bounds only)."""
+    """Finite-difference gradient and Hessian as lme4's ``deriv12`` (lower bounds only).
+
+    ``batch`` (optional) evaluates the objective at the rows of a matrix at once
+    (None when it cannot); then all points, ``x`` included (so that every value
+    of the differences comes from the same computation), are evaluated in one call.
+    """
     x = np.asarray(x, dtype=float)
     n = x.size
     xadd = x + delta
@@ -54,33 +60,53 @@ def deriv12(
     active = np.isfinite(lower) & (xsub < lower)
     ldelta[active] = (x - lower)[active]
     xsub[active] = lower[active]
-    H = np.empty((n, n))
-    g = np.empty(n)
-    ne = 0
+    # the points, in lme4's order: per j, x ± e_j, then the four corners for i < j
+    points: list[np.ndarray] = []
 
-    def at(pos: list[int], vals: list[np.ndarray]) -> float:
-        nonlocal ne
+    def point(pos: list[int], vals: list[np.ndarray]) -> int:
         t = x.copy()
         for p, v in zip(pos, vals, strict=True):
             t[p] = v[p]
-        ne += 1
-        return fun(t)
+        points.append(t)
+        return len(points) - 1
 
+    layout = []
     for j in range(n):
-        fadd = at([j], [xadd])
-        fsub = at([j], [xsub])
+        add, sub = point([j], [xadd]), point([j], [xsub])
+        corners = [
+            (
+                point([i, j], [xadd, xadd]),
+                point([i, j], [xadd, xsub]),
+                point([i, j], [xsub, xadd]),
+                point([i, j], [xsub, xsub]),
+            )
+            for i in range(j)
+        ]
+        layout.append((add, sub, corners))
+    f = None
+    if batch is not None and points:
+        vals = batch(np.vstack([x[None, :], *points]))
+        if vals is not None and np.isfinite(vals[0]):
+            fx = float(vals[0])
+            f = np.asarray(vals[1:], dtype=float)
+    if f is None:
+        f = np.array([fun(t) for t in points])
+    H = np.empty((n, n))
+    g = np.empty(n)
+    for j, (add, sub, corners) in enumerate(layout):
+        fadd, fsub = f[add], f[sub]
         ud, ld = delta, ldelta[j]
         H[j, j] = fadd / ud**2 - 2 * fx / (ud * ld) + fsub / ld**2
         g[j] = (fadd - fsub) / (ud + ld)
-        for i in range(j):
+        for i, (pp, pm, mp, mm) in enumerate(corners):
             ldi = ldelta[i]
             H[i, j] = H[j, i] = (
-                at([i, j], [xadd, xadd]) / (delta + ud) ** 2
-                - at([i, j], [xadd, xsub]) / (delta + ld) ** 2
-                - at([i, j], [xsub, xadd]) / (ldi + ud) ** 2
-                + at([i, j], [xsub, xsub]) / (ldi + ld) ** 2
+                f[pp] / (delta + ud) ** 2
+                - f[pm] / (delta + ld) ** 2
+                - f[mp] / (ldi + ud) ** 2
+                + f[mm] / (ldi + ld) ** 2
             )
-    return g, H, ne
+    return g, H, len(points)
 
 
 def is_singular(theta: np.ndarray, lower: np.ndarray, tol: float = 1e-4) -> bool:
@@ -130,10 +156,12 @@ def check_convergence(
     hess_tol: float = 1e-6,
     singular_tol: float = 1e-4,
     derivs: tuple[np.ndarray, np.ndarray] | None = None,
+    batch: Callable[[np.ndarray], np.ndarray | None] | None = None,
 ) -> ConvergenceInfo:
     """lme4's ``checkConv`` at the optimum (see the module docstring).
 
-    ``derivs=(gradient, hessian)`` supplies derivatives already computed at ``theta``.
+    ``derivs=(gradient, hessian)`` supplies derivatives already computed at ``theta``;
+    ``batch`` evaluates the objective at many points at once (see :func:`deriv12`).
     """
     lower = np.asarray(lower, dtype=float)
     theta = np.asarray(theta, dtype=float)
@@ -142,7 +170,7 @@ def check_convergence(
         info.gradient, info.hessian = derivs
     elif calc_derivs and theta.size:
         with np.errstate(divide="ignore", invalid="ignore"):
-            g, H, ne = deriv12(fun, theta, fval, lower)
+            g, H, ne = deriv12(fun, theta, fval, lower, batch=batch)
         info.gradient, info.hessian, info.nevals = g, H, ne
     if is_singular(theta, lower, singular_tol):
         info.singular = True

@@ -877,7 +877,9 @@ def fit_theta(
         opt = optimize_theta(obj, x0, lower, fun_grad=fg, derivs=dv)
         # lme4's convergence checks at the optimizer's result (its derivatives are
         # lme4's deriv12, computed when n < 10 000)
-        conv = check_convergence(obj, opt.x, opt.fun, lower, calc_derivs=calc_derivs)
+        conv = check_convergence(
+            obj, opt.x, opt.fun, lower, calc_derivs=calc_derivs, batch=obj.values
+        )
         # then one Newton step with those derivatives, kept only if it lowers the
         # criterion: BOBYQA's ftol_abs stop can leave a flat component ~1e-4 off
         # the optimum (also for large fits with few parameters, if BOBYQA was used)

@@ -87,6 +87,31 @@ class LmmObjective:
         n = self.n
         return f.logdet_LZ2() + n * (1.0 + _LOG2PI + math.log(r2 / n)) - self.ldW
 
+    def values(self, thetas: np.ndarray) -> np.ndarray | None:
+        """The objective at many θ (rows of ``thetas``) in batched numpy calls, for
+        models with one random-effects factor (see
+        :meth:`BlockedCholesky.batch_factors`); None when not available.  Used for
+        the finite-difference derivatives of the convergence checks."""
+        out = self.factor.batch_factors(thetas)
+        if out is None:
+            return None
+        logdet_L00, d = out
+        b = self.blocks
+        m1, mz = b.m - 1, b.mz
+        self.nevals += len(d)
+        r2 = d[:, m1] ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logd = np.log(d[:, :m1])
+            ldz = logdet_L00 + 2.0 * logd[:, :mz].sum(axis=1)
+            if self.reml:
+                nmp = self.n - self.p
+                ldx = 2.0 * logd[:, mz:].sum(axis=1)
+                v = ldz + ldx + nmp * (1.0 + _LOG2PI + np.log(r2 / nmp)) - self.ldW
+            else:
+                n = self.n
+                v = ldz + n * (1.0 + _LOG2PI + np.log(r2 / n)) - self.ldW
+        return np.where(r2 > 0.0, v, np.inf)
+
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Objective and its analytic gradient (all terms scalar; see
         :meth:`BlockedCholesky.gradient`)."""
