@@ -219,3 +219,18 @@ def test_pandas_views_are_built_on_first_use(cbpp_fit):
     np.testing.assert_allclose(m.se.to_numpy() ** 2, np.diag(m.vcov.to_numpy()), rtol=1e-12)
     assert m.fixef is m.fixef  # cached
     assert m.vcov_rx.shape == (4, 4)
+
+
+def test_lbfgs_optimizer_option_takes_lbfgs_on_the_dense_path(cbpp_fit):
+    m = fit(CB, cbpp(), family="binomial", optimizer="lbfgs")
+    assert m.objective == pytest.approx(cbpp_fit.objective, rel=1e-11)
+    np.testing.assert_allclose(m.se.to_numpy(), cbpp_fit.se.to_numpy(), rtol=1e-6)
+    assert m.optinfo["nevals"] > 15
+    assert cbpp_fit.optinfo["nevals"] < 12  # Newton with the exact Hessian
+
+
+def test_start_values_are_used(cbpp_fit):
+    x = np.r_[cbpp_fit.theta, cbpp_fit.fixef.to_numpy()]
+    m = fit(CB, cbpp(), family="binomial", start={"theta": x[:1] * 1.01, "fixef": x[1:] * 1.01})
+    assert m.objective == pytest.approx(cbpp_fit.objective, rel=1e-11)
+    assert m.optinfo["nevals"] <= cbpp_fit.optinfo["nevals"]

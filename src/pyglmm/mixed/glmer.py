@@ -817,7 +817,9 @@ def glmer(
         Second stage: ``"lbfgs"`` uses the analytic gradient of the Laplace deviance
         (:mod:`pyglmm.mixed.glmm_gradient`; scalar random-effects terms and the canonical
         binomial/Poisson links); ``"bobyqa"`` is derivative-free (any model); ``"auto"``
-        takes the gradient where it exists.
+        takes the gradient where it exists, and for small models with one scalar term
+        Newton's method with the exact Hessian of the Laplace deviance
+        (:mod:`pyglmm.mixed.glmm_dense`; that Hessian then also gives the standard errors).
 
     Returns
     -------
@@ -931,6 +933,7 @@ def _fit(
             calc_derivs,
             warn_level + 1,
             extra_params,
+            newton=optimizer == "auto",
         )
     try:
         pirls.set_start(eta_start)
@@ -1042,9 +1045,11 @@ def _fit_dense(
     calc_derivs: bool | None,
     warn_level: int,
     extra_params: int,
+    newton: bool = True,
 ) -> GeneralizedLinearMixedModel:
     """The Laplace fit of a small model with scalar terms and a canonical link
-    (:mod:`pyglmm.mixed.glmm_dense`): stage 1 is the joint PIRLS at the start θ, stage 2 one
+    (:mod:`pyglmm.mixed.glmm_dense`): stage 1 is the joint PIRLS at the start θ; stage 2, for
+    one term (and ``newton``), Newton's method with the exact Hessian, otherwise one
     L-BFGS-B run, then (when lme4 computes derivatives) the finite-difference Hessian of the
     analytic gradient and one Newton step with it."""
     n = X.shape[0]
@@ -1053,7 +1058,7 @@ def _fit_dense(
     dense = DenseLaplace(pirls)
     with np.errstate(all="ignore"):
         try:
-            v1 = dense.joint_modes(theta0, eta_start)
+            v1 = dense.joint_modes(theta0, eta_start, eta_tol=1e-4)
         except (PirlsError, np.linalg.LinAlgError) as exc:
             raise PirlsError(f"glmer: PIRLS failed at the start values: {exc}") from None
         if not math.isfinite(v1):
@@ -1070,7 +1075,7 @@ def _fit_dense(
         H = None
         done = False
         u1 = dense.u
-        if dense.single:
+        if dense.single and newton:
             # one term: Newton's method with the exact Hessian (also lme4's vcov Hessian)
             try:
                 opt, g, H, done = dense.newton_single(x0)

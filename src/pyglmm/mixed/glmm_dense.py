@@ -301,9 +301,14 @@ class DenseLaplace:
         self.value = self.ldL2 + float(u @ u) + self.resp.aic(mu, dev)
         return self.value
 
-    def joint_modes(self, theta: np.ndarray, eta_start: np.ndarray) -> float:
+    def joint_modes(
+        self, theta: np.ndarray, eta_start: np.ndarray, eta_tol: float = ETA_TOL
+    ) -> float:
         """lme4's ``nAGQ = 0`` PIRLS (``β`` estimated with the modes) from the linear
-        predictor ``eta_start``; returns its Laplace deviance (``log|H|`` of the ``u`` part)."""
+        predictor ``eta_start``; returns its Laplace deviance (``log|H|`` of the ``u`` part).
+        ``eta_tol``: convergence when a step changes ``η`` by less (``10⁻⁴``, the general
+        engine's tolerance for the canonical links, leaves errors ~``10⁻⁸``: enough for
+        start values)."""
         self.nevals += 1
         theta = np.asarray(theta, dtype=float)
         lam = theta[self.col_term] if not self.single else theta
@@ -319,7 +324,8 @@ class DenseLaplace:
         maxit = self.pirls.maxit
         for _it in range(maxit):
             W, s = self._working(mu)
-            if not (math.isfinite(float(W.sum())) and math.isfinite(float(s.sum()))):
+            # (after the first step μ is finite: the penalized deviance is)
+            if first and not (math.isfinite(float(W.sum())) and math.isfinite(float(s.sum()))):
                 raise PirlsError(
                     "PIRLS: non-finite working weights (fitted values at the boundary of the "
                     "family's support)"
@@ -356,8 +362,8 @@ class DenseLaplace:
                 du, db = xu, xb
             step = 1.0
             for _half in range(30):
-                cu_ = u + step * du
-                cb_ = beta + step * db
+                cu_ = u + du if step == 1.0 else u + step * du
+                cb_ = beta + db if step == 1.0 else beta + step * db
                 eta_c = self._linear(cb_) + self._zlu(lam, cu_)
                 mu_c, dev_c = dev_from_eta(eta_c)
                 pdev_c = dev_c + float(cu_ @ cu_)
@@ -372,7 +378,7 @@ class DenseLaplace:
             deta = float(np.abs(eta_c - eta).max()) if not first else math.inf
             first = False
             u, beta, eta, mu, dev, pdev = cu_, cb_, eta_c, mu_c, dev_c, pdev_c
-            if deta < ETA_TOL:
+            if deta < eta_tol:
                 converged = True
         else:
             hint = ""
@@ -481,56 +487,64 @@ class DenseLaplace:
         """
         lam, W, s, hd, a, zs = self._at
         th = float(lam[0])
-        u, mu, X = self.u, self.mu, self.X
+        th2 = th * th
+        u, mu, refs, z = self.u, self.mu, self.refs, self.z
         if J is None:
             J = self.sensitivity()
-        z = self.z
-        m = 1 + self.p
+        n, m = self.n, 1 + self.p
         if self.binomial:
             t = 1.0 - 2.0 * mu
+            v = W if self.unit_wt else mu * (1.0 - mu)
             W1 = W * t  # dW/dη = W(1 − 2μ)
-            W2 = W * (t * t - 2.0 * mu * (1.0 - mu))  # d²W/dη² = W((1 − 2μ)² − 2μ(1 − μ))
+            t *= t
+            t -= 2.0 * v
+            W2 = W * t  # d²W/dη² = W((1 − 2μ)² − 2μ(1 − μ))
         else:
             W1 = W2 = W
-        refs = self.refs
-        ur = u.take(refs)
-        g = np.empty((self.n, m))
-        g[:, 0] = ur if z is None else ur * z
-        g[:, 1:] = X
-        Jr = J.take(refs, axis=0)
-        G = g + (th * Jr if z is None else (th * z)[:, None] * Jr)
-        # ∇²F
-        HF = 2.0 * ((g * W[:, None]).T @ G)
-        HF[0, :] -= 2.0 * (zs @ J)
-        # Σ_l log H_l
         hinv = 1.0 / hd
-        z2 = np.ones(self.n) if z is None else self.z2
-        z1 = np.ones(self.n) if z is None else z
-        da = self._level_sums((W1 * z2)[:, None] * G)  # ∇a_l, (q, m)
-        dH = da * (th * th)
+        # g = ∂η/∂(θ, β) at fixed u; G = dη̃/d(θ, β) = g + θ z J
+        g = np.empty((n, m))
+        g[:, 0] = u.take(refs)
+        g[:, 1:] = self.X
+        G = J.take(refs, axis=0)
+        if z is None:
+            G *= th
+            w1z2, wz1, w1z3 = W1, W, W1
+        else:
+            g[:, 0] *= z
+            G *= (th * z)[:, None]
+            w1z2, wz1 = W1 * self.z2, W * z
+            w1z3 = w1z2 * z
+        G += g
+        # per-level sums of W'z²G (∇a_l), zWG and W'z³ in one pass
+        B = np.empty((n, 2 * m + 1))
+        np.multiply(G, w1z2[:, None], out=B[:, :m])
+        np.multiply(G, wz1[:, None], out=B[:, m : 2 * m])
+        B[:, 2 * m] = w1z3
+        S = self._level_sums(B)
+        da, c, b = S[:, :m], S[:, m : 2 * m], S[:, 2 * m]
+        # ∇²F = 2gᵀWG − 2e_θ(JᵀZᵀs)ᵀ
+        Hs = (g.T * (2.0 * W)) @ G
+        Hs[0, :] -= 2.0 * (zs @ J)
+        # −Σ_l ∇H_l∇H_lᵀ/H_l², ∇H_l = 2θa_le_θ + θ²∇a_l
+        dH = da * th2
         dH[:, 0] += 2.0 * th * a
-        HL = -(dH.T * (hinv * hinv)) @ dH
-        HL[0, 0] += 2.0 * float(a @ hinv)
-        V = 2.0 * th * (hinv @ da)
-        HL[0, :] += V
-        HL[:, 0] += V
-        # θ²Σ_l ∇²a_l/H_l: the W'' part (leverage-weighted), then the W' ∇²η̃ part
-        h = (th * th) * hinv.take(refs) * z2
-        HL += (G * (h * W2)[:, None]).T @ G
-        b = self._level_sums(W1 * z2 * z1) * (th * th) * hinv  # β_l = θ²Σ W'z³/H_l
-        bJ = b @ J
-        HL[0, :] += bJ
-        HL[:, 0] += bJ
-        # θΣ_l β_l K_l
-        c = self._level_sums((W * z1)[:, None] * G)  # Σ_{i∈l} z_iW_iG_i
-        mvec = c + (th * a)[:, None] * J
+        Hs -= (dH.T * (hinv * hinv)) @ dH
+        # Σ_l ∇²H_l/H_l: 2a_l e_θe_θᵀ, 2θ(e_θ∇a_lᵀ + ∇a_le_θᵀ), θ²∇²a_l with the W'' part
+        # (leverage-weighted), the W'z³(e_θJ_lᵀ + J_le_θᵀ) part and θ Σ_l β_l K_l
+        b *= th2 * hinv  # β_l = θ²Σ_{i∈l} W'_iz_i³/H_l
         w_l = b * hinv
-        P = w_l @ mvec
-        HL[0, :] -= th * P
-        HL[:, 0] -= th * P
-        om = w_l.take(refs) * z1 * W1
-        HL -= (th * th) * ((G * om[:, None]).T @ G)
-        Hs = HF + HL
+        r = (2.0 * th) * (hinv @ da) + b @ J - th * (w_l @ c) - th2 * ((w_l * a) @ J)
+        hr = hinv.take(refs)
+        if z is not None:
+            hr *= self.z2
+        wG = hr * W2
+        wG -= w_l.take(refs) * (W1 if z is None else W1 * z)
+        wG *= th2
+        Hs += (G.T * wG) @ G
+        Hs[0, :] += r
+        Hs[:, 0] += r
+        Hs[0, 0] += 2.0 * float(a @ hinv)
         return 0.5 * (Hs + Hs.T)
 
     def value_and_gradient(

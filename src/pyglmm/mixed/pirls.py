@@ -235,9 +235,15 @@ class Pirls:
         self.canonical = canonical.get(fam.name) == fam.link.name
         self.eta_tol = 1e-4 if self.canonical else 1e-9
         self.maxit = maxit
-        self.blocks_u = WeightedBlocks(terms, self.X, with_x=False)
+        #: the re-weightable blocks are built on first use (the dense small-model engine,
+        #: :mod:`pyglmm.mixed.glmm_dense`, does not need them)
+        self._blocks_u: WeightedBlocks | None = None
         self._blocks_ux: WeightedBlocks | None = None
-        self.n0q0 = self.blocks_u.nq0
+        self.n0q0 = terms[0].ncols
+        sizes = [t.ncols for t in terms[1:]]
+        offs = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        #: columns of the terms after the first in the ``ur`` part of the modes
+        self.rest_slices = [slice(int(offs[i]), int(offs[i + 1])) for i in range(len(sizes))]
         #: columns of each term's ``z`` (None where all ones: no multiplication needed)
         self._zcols = [
             [None if np.all(t.z[:, a] == 1.0) else t.z[:, a] for a in range(t.q)] for t in terms
@@ -246,7 +252,7 @@ class Pirls:
         self._fixed_part: tuple[np.ndarray, np.ndarray] | None = None
         #: (η, W, r) of the last working weights formed (reused at the modes)
         self._working_at: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self.mz = self.blocks_u.mz
+        self.mz = int(offs[-1])
         self.state = PirlsState(np.zeros(self.n0q0), np.zeros(self.mz), np.zeros(self.p))
         self.factor: BlockFactor | None = None
         self.mu: np.ndarray | None = None
@@ -269,6 +275,13 @@ class Pirls:
 
     # -- Z products ------------------------------------------------------------
     @property
+    def blocks_u(self) -> WeightedBlocks:
+        """Blocks of the ``u``-only system (``β`` fixed)."""
+        if self._blocks_u is None:
+            self._blocks_u = WeightedBlocks(self.terms, self.X, with_x=False)
+        return self._blocks_u
+
+    @property
     def blocks_ux(self) -> WeightedBlocks:
         if self._blocks_ux is None:
             self._blocks_ux = WeightedBlocks(
@@ -277,13 +290,18 @@ class Pirls:
         return self._blocks_ux
 
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
-        return self.blocks_u.lambdas(theta)
+        """``λ_k`` per term from ``θ``."""
+        out, i = [], 0
+        for t in self.terms:
+            out.append(t.lambda_(theta[i : i + t.ntheta]))
+            i += t.ntheta
+        return out
 
     def b_of(self, state: PirlsState, lams: list[np.ndarray]) -> list[np.ndarray]:
         """``b_k = Λ_k u_k`` as ``(ℓ_k, q_k)`` arrays."""
         t0 = self.terms[0]
         out = [state.u0.reshape(t0.nlevels, t0.q) @ lams[0].T]
-        for t, sl, lam in zip(self.terms[1:], self.blocks_u.rest_slices, lams[1:], strict=True):
+        for t, sl, lam in zip(self.terms[1:], self.rest_slices, lams[1:], strict=True):
             out.append(state.ur[sl].reshape(t.nlevels, t.q) @ lam.T)
         return out
 
@@ -316,7 +334,7 @@ class Pirls:
         c0 = (c0 @ lams[0]).ravel()
         cr = np.empty(self.mz)
         for k, (t, sl, lam) in enumerate(
-            zip(self.terms[1:], self.blocks_u.rest_slices, lams[1:], strict=True)
+            zip(self.terms[1:], self.rest_slices, lams[1:], strict=True)
         ):
             ck = np.empty((t.nlevels, t.q))
             for a in range(t.q):
