@@ -82,3 +82,50 @@ def test_input_frame_is_not_modified():
     before = df.copy()
     model_frame("y ~ g + x", df)
     pd.testing.assert_frame_equal(df, before)
+
+
+def test_na_omit_with_duplicate_labels_weights_column_and_unused_levels():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {
+            "y": rng.standard_normal(12),
+            "x": rng.standard_normal(12),
+            "weights": np.r_[np.nan, np.ones(11)],
+            "g": pd.Categorical(list("aabbccddeeff"), categories=list("abcdefz")),
+            "s": list("uvuvuvuvuvuv"),
+            "b": [True, False] * 6,
+        },
+        index=np.repeat(np.arange(6), 2),
+    )
+    df.loc[2, "x"] = np.nan  # two rows share the label 2
+    df.iloc[7, 3] = np.nan
+    with pytest.warns(MissingDataWarning, match=r"4 row.*\['x', 'g', 'weights'\]"):
+        f = model_frame("y ~ x + g + s + b + (1 | g)", df, weights="weights")
+    assert f.n_dropped == 4 and list(f.row_labels) == [0, 1, 1, 3, 4, 4, 5, 5]
+    assert f.column_names == ["(Intercept)", "x", "gb", "gd", "ge", "gf", "sv", "bTrue"]
+    assert list(f.data["g"].cat.categories) == ["a", "b", "d", "e", "f"]
+    assert list(f.data.columns) == ["y", "x", "g", "s", "b", "weights"]
+    np.testing.assert_array_equal(f.weights, np.ones(8))
+    np.testing.assert_array_equal(f.X[:, 1], df["x"].to_numpy()[[1, 2, 3, 6, 8, 9, 10, 11]])
+    with pytest.raises(DataError, match=r"\['x', 'g'\]"):
+        model_frame("y ~ x + g", df, na_action="fail")
+
+
+def test_frame_data_is_a_copy_on_write_view():
+    df = pd.DataFrame({"y": [1.0, 2, 3, 4], "x": [1.0, 2, 3, 5], "z": [0.0, 1, 0, 1]})
+    f = model_frame("y ~ x", df)
+    f.data.loc[f.data.index[0], "x"] = 99.0
+    assert df.loc[0, "x"] == 1.0 and f.X[0, 1] == 1.0
+    assert list(f.data.columns) == ["y", "x"]
+
+
+def test_infinite_values_in_the_model_matrix_refused():
+    df = pd.DataFrame(
+        {"y": [1.0, 2, 3, 4], "x": [1.0, np.inf, 3, 5], "z": [1e200, 1.0, 1, 2], "w": 1e200}
+    )
+    with pytest.raises(DataError, match="model matrix has non-finite"):
+        model_frame("y ~ x", df)
+    f = model_frame("y ~ z + w", df)  # finite columns
+    assert f.fixed.built_directly
+    with pytest.raises(DataError, match="model matrix has non-finite"):
+        model_frame("y ~ z:w", df)  # a product that overflows

@@ -139,6 +139,9 @@ class FixedDesign:
     contrasts : mapping, optional
         Per-variable contrasts, R's names: ``{"res": "contr.sum"}``. Treatment
         contrasts (first level as reference) are the default.
+    columns : mapping, optional
+        Columns of ``data`` already looked up (name to Series), to save pandas
+        lookups when building the matrix directly.
 
     Attributes
     ----------
@@ -151,7 +154,12 @@ class FixedDesign:
     """
 
     def __init__(
-        self, rhs: str, data: pd.DataFrame, contrasts: Mapping[str, str] | None = None
+        self,
+        rhs: str,
+        data: pd.DataFrame,
+        contrasts: Mapping[str, str] | None = None,
+        *,
+        columns: Mapping[str, pd.Series] | None = None,
     ) -> None:
         self.rhs = rhs
         self.contrasts = dict(contrasts or {})
@@ -162,11 +170,12 @@ class FixedDesign:
         #: True when the matrix was filled directly, not by formulaic
         self.built_directly = False
         if _NATIVE:
-            self._native = NativeEncoding.learn(parse_simple_rhs(rhs), data, self.contrasts)
+            source = _Columns(data, columns)
+            self._native = NativeEncoding.learn(parse_simple_rhs(rhs), source, self.contrasts)
         if self._native is not None:
             native = self._native
             self._factor_levels: dict[str, list[Any]] = native.factor_levels
-            self.matrix = native.fill(data)
+            self.matrix = native.fill(source)
             self.column_names = native.column_names
             self.terms = native.terms
             self.assign = native.assign
@@ -419,6 +428,25 @@ class FixedDesign:
         except Exception as exc:
             raise DataError(f"cannot encode new data for {self.rhs!r}: {exc}") from None
         return np.ascontiguousarray(mm.to_numpy(dtype=float))
+
+
+class _Columns:
+    """Read access to the columns of a data frame, through Series already looked up."""
+
+    def __init__(self, data: pd.DataFrame, columns: Mapping[str, pd.Series] | None) -> None:
+        self._data = data
+        self._columns = dict(columns or {})
+        self.columns = data.columns
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._columns or name in self.columns
+
+    def __getitem__(self, name: str) -> pd.Series:
+        column = self._columns.get(name)
+        return self._data[name] if column is None else column
 
 
 def _new_factor(values: pd.Series, col: str, levels: list[Any]) -> pd.Series:

@@ -156,11 +156,17 @@ def formula_offset(offsets: Sequence[str], data: pd.DataFrame) -> np.ndarray:
 
 
 def check_model_arrays(
-    X: np.ndarray, n: int, offset: np.ndarray, weights: np.ndarray | None
+    X: np.ndarray,
+    n: int,
+    offset: np.ndarray,
+    weights: np.ndarray | None,
+    *,
+    matrix_finite: bool | None = None,
 ) -> None:
     """Raise :class:`~pyglmm.errors.DataError` for a non-finite offset, non-finite or
     negative weights, or a non-finite model matrix (:class:`~pyglmm.errors.FormulaError`
-    when ``X`` does not have ``n`` rows)."""
+    when ``X`` does not have ``n`` rows). ``matrix_finite=True`` says ``X`` is known to
+    be finite (see :meth:`~pyglmm.formula.fixed.FixedDesign.matrix_is_finite`)."""
     if not np.all(np.isfinite(offset)):
         raise DataError("the offset has non-finite values (e.g. log of zero)")
     if weights is not None:
@@ -170,7 +176,7 @@ def check_model_arrays(
             raise DataError("negative weights are not allowed")
     if X.shape[0] != n:
         raise FormulaError("the model matrix does not have one row per observation")
-    if not np.all(np.isfinite(X)):
+    if not matrix_finite and not np.all(np.isfinite(X)):
         raise DataError("the model matrix has non-finite values (e.g. log of zero or negative)")
 
 
@@ -217,7 +223,7 @@ def model_frame(
     extra_columns : sequence of str
         Further columns to keep in :attr:`ModelFrame.data` (and to check for NA).
     """
-    df = to_pandas(data)
+    df = data if isinstance(data, pd.DataFrame) else to_pandas(data)  # only read
     if len(df) == 0:
         raise DataError("the data have no rows")
     pf = parse_formula(formula)
@@ -235,50 +241,73 @@ def model_frame(
     if o_name and o_name in df.columns:
         append_new(used, [o_name])
 
-    # selecting columns by a list already gives a new frame (a lazy copy under pandas'
-    # copy-on-write); an explicit deep copy of large data cost half a GLM fit
-    sub = df[used] if used else pd.DataFrame(index=df.index)
-    complete = ~sub.isna().any(axis=1).to_numpy()
-    if w_arr is not None:
-        complete &= ~np.isnan(w_arr)
-    if o_arr is not None:
-        complete &= ~np.isnan(o_arr)
-    n_dropped = int((~complete).sum())
+    # selecting columns by position keeps pandas' blocks (views, tracked by
+    # copy-on-write, so the user's frame stays untouched); df[used] costs several
+    # times more
+    positions = [df.columns.get_loc(c) for c in used]
+    if used == list(df.columns):
+        sub = df.copy(deep=False)
+    elif all(isinstance(i, (int, np.integer)) for i in positions):
+        sub = df.take(positions, axis=1)
+    else:  # duplicated column names
+        sub = df[used]
+    columns = {c: df[c] for c in used}
+    missing: dict[str, np.ndarray] = {}
+    finite: set[str] = set()
+    for c, s in columns.items():
+        mask, all_finite = _missing_values(s)
+        if mask is not None:
+            missing[c] = mask
+        if all_finite:
+            finite.add(c)
+    row_masks = list(missing.values())
+    for arr in (w_arr, o_arr):
+        if arr is not None and np.isnan(arr).any():
+            row_masks.append(np.isnan(arr))
+    complete = ~np.logical_or.reduce(row_masks) if row_masks else None
+    n_dropped = 0 if complete is None else int(len(df) - complete.sum())
     if n_dropped:
+        bad = [c for c in used if c in missing]
         if na_action == "fail":
-            bad = [c for c in used if sub[c].isna().any()]
             raise DataError(f"missing values in column(s) {bad} (na_action='fail')")
-        bad = [c for c in used if sub[c].isna().any()]
         warnings.warn(
             f"{n_dropped} row(s) with missing values dropped (na.omit); columns with NA: "
             f"{bad or ['weights/offset']}",
             MissingDataWarning,
             stacklevel=3,
         )
+        if not complete.any():
+            raise DataError("no rows left after dropping rows with missing values")
         sub = sub.loc[complete]
+        columns = {c: sub[c] for c in used}
         if w_arr is not None:
             w_arr = w_arr[complete]
         if o_arr is not None:
             o_arr = o_arr[complete]
-    if len(sub) == 0:
-        raise DataError("no rows left after dropping rows with missing values")
+        finite = {c for c, s in columns.items() if _missing_values(s)[1]}
 
-    for col in sub.columns:
-        s = sub[col]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            sub[col] = s.cat.remove_unused_categories()
-        elif s.dtype == bool or s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            sub[col] = as_r_factor(s)
+    # factors: unused levels dropped, strings and booleans as R-ordered factors
+    for c, s in columns.items():
+        dtype = s.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            # (after na.omit no code is -1)
+            if not np.bincount(s.array.codes, minlength=len(dtype.categories)).all():
+                sub[c] = columns[c] = s.cat.remove_unused_categories()
+        elif (isinstance(dtype, np.dtype) and dtype.kind in "bO") or pd.api.types.is_string_dtype(
+            dtype
+        ):
+            sub[c] = columns[c] = as_r_factor(s)
+    n = len(sub)
 
     y, response_levels = None, None
     if pf.response is not None:
-        y, response_levels = response(pf.response, sub)
+        y, response_levels = response(pf.response, sub, columns=columns)
 
-    fixed = FixedDesign(pf.fixed, sub, contrasts)
-    off = formula_offset(pf.offsets, sub)
+    fixed = FixedDesign(pf.fixed, sub, contrasts, columns=columns)
+    off = formula_offset(pf.offsets, sub) if pf.offsets else np.zeros(n)
     if o_arr is not None:
         off = off + o_arr
-    check_model_arrays(fixed.matrix, len(sub), off, w_arr)
+    check_model_arrays(fixed.matrix, n, off, w_arr, matrix_finite=fixed.matrix_is_finite(finite))
 
     return ModelFrame(
         formula=pf,
@@ -298,7 +327,29 @@ def model_frame(
     )
 
 
-def response(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[Any] | None]:
+def _missing_values(column: pd.Series) -> tuple[np.ndarray | None, bool]:
+    """The missing-value mask of a column (None when nothing is missing) and whether all
+    its values are finite numbers."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "iub":
+            return None, dtype.kind != "b"
+        if dtype.kind == "f":
+            values = column.to_numpy()
+            if np.isfinite(values).all():
+                return None, True
+            mask = np.isnan(values)
+            return (mask if mask.any() else None), False
+    elif isinstance(dtype, pd.CategoricalDtype):
+        codes = column.array.codes
+        return ((codes < 0) if len(codes) and codes.min() < 0 else None), False
+    mask = column.isna().to_numpy()
+    return (mask if mask.any() else None), False
+
+
+def response(
+    expr: str, data: pd.DataFrame, columns: Mapping[str, pd.Series] | None = None
+) -> tuple[np.ndarray, list[Any] | None]:
     """Evaluate the response expression ``expr`` on ``data``.
 
     Returns ``(y, levels)``: ``y`` is ``(n, 2)`` for ``cbind(successes, failures)``, the
@@ -306,24 +357,41 @@ def response(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[Any] | Non
     binomial response), else the numeric values (``levels`` None). Raises
     :class:`~pyglmm.errors.DataError` for a non-numeric or non-finite response or a
     factor with other than two levels, :class:`~pyglmm.errors.FormulaError` for a
-    ``cbind()`` without two columns.
+    ``cbind()`` without two columns. ``columns`` may give columns of ``data`` already
+    looked up.
     """
+    columns = columns if columns is not None else {}
+
+    def column(name: str) -> pd.Series | None:
+        if name in columns:
+            return columns[name]
+        return data[name] if name in data.columns else None
+
+    def values(text: str) -> np.ndarray:
+        col = column(text)
+        if col is None:
+            return evaluate(text, data, "response")
+        if isinstance(col.dtype, pd.CategoricalDtype):  # as the evaluator sees it
+            return np.asarray(col.astype(object))
+        return col.to_numpy()
+
     m = _CBIND.match(expr.strip())
     if m:
         args = split_top_level(m.group("args"), ",")
         if len(args) != 2:
             raise FormulaError(f"cbind() in the response takes two columns, got {len(args)}")
-        cols = [_numeric_response(evaluate(a, data, "response"), a) for a in args]
+        cols = [_numeric_response(values(a), a) for a in args]
         return np.column_stack(cols), None
-    if expr in data.columns and isinstance(data[expr].dtype, pd.CategoricalDtype):
-        levels = list(data[expr].cat.categories)
+    col = column(expr)
+    if col is not None and isinstance(col.dtype, pd.CategoricalDtype):
+        levels = list(col.cat.categories)
         if len(levels) != 2:
             raise DataError(
                 f"response {expr!r} is a factor with {len(levels)} levels; a factor response "
                 "needs exactly two (the first is failure, as in R)"
             )
-        return (data[expr].cat.codes.to_numpy() == 1).astype(float), levels
-    return _numeric_response(evaluate(expr, data, "response"), expr), None
+        return (col.array.codes == 1).astype(float), levels
+    return _numeric_response(values(expr), expr), None
 
 
 def _numeric_response(values: np.ndarray, expr: str) -> np.ndarray:

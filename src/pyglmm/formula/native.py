@@ -50,10 +50,8 @@ _RESERVED = {"Intercept", "True", "False", "None", "TRUE", "FALSE", "C", "I", "Q
 #: Level labels that R-style names cannot carry unambiguously through formulaic's
 #: ``f[T.level]`` spelling.
 _UNSAFE_LEVEL = re.compile(r"[\[\]]|\*\*|^[A-Z]?\.")
-#: Numbers of matrix elements per row chunk when filling large matrices row-major.
-_CHUNK_ELEMENTS = 2**15
 #: Below this many rows the numeric columns are copied one by one; above, a run of
-#: numeric columns is taken as one 2-D array and copied in row chunks.
+#: numeric columns is taken as one 2-D array and copied at once.
 _BLOCK_MIN_ROWS = 4096
 
 
@@ -205,7 +203,7 @@ class NativeEncoding:
         numeric: list[str] = []
         levels: dict[str, list[Any]] = {}
         for var in simple.variables:
-            if var not in data.columns:
+            if var not in data:
                 return None
             col = data[var]
             dtype = col.dtype
@@ -380,22 +378,18 @@ class NativeEncoding:
                 cols = lookup[codes[var]]  # code -1 (missing) maps to the last slot, -1
                 hit = np.flatnonzero(cols >= 0)
                 X[hit, cols[hit]] = 1.0
-        # the rest in row chunks that stay in cache (column-by-column writes into a
-        # row-major matrix would stream all of it through memory once per column)
-        chunk = n if n * p <= _CHUNK_ELEMENTS else max(1, _CHUNK_ELEMENTS // p)
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            block = X[start:stop]
-            for j in self._intercept_columns:
-                block[:, j] = 1.0
-            for j0, sources in runs:
-                if len(sources) == 1 and sources[0].ndim == 2:
-                    block[:, j0 : j0 + sources[0].shape[1]] = sources[0][start:stop]
-                else:
-                    for k, src in enumerate(sources):
-                        block[:, j0 + k] = src[start:stop]
-            for j, column in self._products:
-                block[:, j] = _product(column, values, codes, start, stop)
+        for j in self._intercept_columns:
+            X[:, j] = 1.0
+        for j0, sources in runs:
+            if len(sources) == 1 and sources[0].ndim == 2:
+                # one transposing copy of the whole run (numpy's blocked copy beats
+                # row chunks and column-by-column writes into a row-major matrix)
+                X[:, j0 : j0 + sources[0].shape[1]] = sources[0]
+            else:
+                for k, src in enumerate(sources):
+                    X[:, j0 + k] = src
+        for j, column in self._products:
+            X[:, j] = _product(column, values, codes)
         return X
 
 
@@ -403,11 +397,8 @@ def _product(
     column: Column,
     values: Mapping[str, np.ndarray],
     codes: Mapping[str, np.ndarray],
-    start: int,
-    stop: int,
 ) -> np.ndarray:
-    """Rows ``start:stop`` of the product of a column's pieces, multiplied as formulaic
-    multiplies them.
+    """The product of a column's pieces, multiplied as formulaic multiplies them.
 
     The one-column variables first (in order), then the others in order, then the
     product of the first group; each variable in its own dtype (indicators as
@@ -417,7 +408,7 @@ def _product(
 
     def piece_values(piece: Piece) -> np.ndarray:
         var, level = piece
-        return values[var][start:stop] if level is None else codes[var][start:stop] == level
+        return values[var] if level is None else codes[var] == level
 
     multi, solo = column
     factors = [piece_values(p) for p in multi]
@@ -437,9 +428,36 @@ def _numeric_values(data: pd.DataFrame, var: str) -> np.ndarray:
 
 
 def _numeric_block(data: pd.DataFrame, vars_: list[str]) -> np.ndarray:
-    """The columns ``vars_`` as one ``(n, m)`` float array (a view of pandas' block when
-    the columns are stored together)."""
-    return data[vars_].to_numpy(dtype=float)
+    """The columns ``vars_`` as one ``(n, m)`` float array.
+
+    A view when they are consecutive rows of one float block of pandas (the usual
+    layout of a frame built from a 2-D array), else a copy into a column-major array
+    (each column written contiguously, cheaper than writing them into the row-major
+    model matrix one by one).
+    """
+    arrays = [data[v].to_numpy() for v in vars_]
+    first = arrays[0]
+    n, m = len(first), len(arrays)
+    base = first.base
+    if (
+        base is not None
+        and all(
+            a.dtype == np.float64 and a.ndim == 1 and a.base is base and a.strides == first.strides
+            for a in arrays
+        )
+        and n > 0
+    ):
+        offsets = [a.ctypes.data - first.ctypes.data for a in arrays]
+        step = offsets[1] - offsets[0]
+        if step >= n * first.itemsize and offsets == [k * step for k in range(m)]:
+            # every column lies inside the one buffer ``base``, ``step`` bytes apart
+            return np.lib.stride_tricks.as_strided(
+                first, shape=(n, m), strides=(first.strides[0], step), writeable=False
+            )
+    out = np.empty((m, n))
+    for k, a in enumerate(arrays):
+        out[k] = a
+    return out.T
 
 
 def new_data_columns(encoding: NativeEncoding, newdata: pd.DataFrame, rhs: str) -> pd.DataFrame:
