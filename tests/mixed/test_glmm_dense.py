@@ -234,3 +234,19 @@ def test_start_values_are_used(cbpp_fit):
     m = fit(CB, cbpp(), family="binomial", start={"theta": x[:1] * 1.01, "fixef": x[1:] * 1.01})
     assert m.objective == pytest.approx(cbpp_fit.objective, rel=1e-11)
     assert m.optinfo["nevals"] <= cbpp_fit.optinfo["nevals"]
+
+
+def test_em_start_matches_the_general_engines_modes(cbpp_fit):
+    pl = cbpp_fit._pirls
+    fam = pl.resp.family
+    eta0 = fam.linkfun(glmer_module._mustart(fam, pl.resp.y, pl.resp.wt))
+    dense = DenseLaplace(pl)
+    dense.joint_modes(np.ones(1), eta0)
+    pl.set_start(eta0)
+    with pl.precise():
+        pl.laplace(np.ones(1))
+    u, H = pl.state.u0, pl.factor.T[:, 0, 0]  # modes and H = 1 + θ²ZᵀWZ (one term)
+    expected = np.sqrt(np.mean(u * u + 1.0 / H))
+    assert dense.em_theta(np.ones(1)) == pytest.approx(expected, rel=1e-7)
+    # the EM step moves θ = 1 towards the optimum
+    assert abs(dense.em_theta(np.ones(1)) - cbpp_fit.theta[0]) < 1.0 - cbpp_fit.theta[0]
