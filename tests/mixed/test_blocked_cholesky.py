@@ -45,7 +45,18 @@ def _dense(terms, X, y, w, theta):
     return np.linalg.cholesky(Omega), q, Lam
 
 
-@pytest.mark.parametrize("mode", ["map", "dense"])
+# "gram": the Gram-tensor update of small models; "map": the Schur map (gram=False);
+# "dense": the dense Schur complement
+MODES = ["gram", "map", "dense"]
+
+
+def _factor(blocks: LmmBlocks, mode: str) -> BlockedCholesky:
+    f = BlockedCholesky(blocks, gram=mode != "map")
+    assert (f._gram is not None) == (mode == "gram")
+    return f
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("formula,dataset,wcol,theta", CASES)
 def test_blocked_factor_equals_dense_factor(formula, dataset, wcol, theta, mode):
     data = pg.datasets.load(dataset)
@@ -53,9 +64,10 @@ def test_blocked_factor_equals_dense_factor(formula, dataset, wcol, theta, mode)
     terms = random_terms(mf.random, mf.data)
     theta = np.asarray(theta, dtype=float)
     w = mf.weights if mf.weights is not None else np.ones(len(mf.y))
-    blocks = LmmBlocks(terms, mf.X, mf.y, mf.weights, schur_mode=mode)
-    assert blocks.schur_mode == mode
-    f = BlockedCholesky(blocks)
+    schur = "dense" if mode == "dense" else "map"
+    blocks = LmmBlocks(terms, mf.X, mf.y, mf.weights, schur_mode=schur)
+    assert blocks.schur_mode == schur
+    f = _factor(blocks, mode)
     assert f.update(theta)
     L, q, Lam = _dense(terms, mf.X, mf.y, w, theta)
     d = np.diag(L)
@@ -129,7 +141,7 @@ def test_terms_on_one_factor_are_merged_for_the_engine():
     assert [v.shape for v in f.cond_var_u()] == [(18, 1, 1), (18, 1, 1)]
 
 
-@pytest.mark.parametrize("mode", ["map", "dense"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("reml", [True, False])
 @pytest.mark.parametrize("formula,dataset,wcol,theta", GRAD_CASES)
 def test_analytic_gradient_equals_finite_differences(formula, dataset, wcol, theta, reml, mode):
@@ -138,7 +150,9 @@ def test_analytic_gradient_equals_finite_differences(formula, dataset, wcol, the
     data = pg.datasets.load(dataset)
     mf = model_frame(formula, data, weights=wcol)
     terms = random_terms(mf.random, mf.data)
-    obj = LmmObjective(LmmBlocks(terms, mf.X, mf.y, mf.weights, schur_mode=mode), reml=reml)
+    schur = "dense" if mode == "dense" else "map"
+    obj = LmmObjective(LmmBlocks(terms, mf.X, mf.y, mf.weights, schur_mode=schur), reml=reml)
+    obj.factor = _factor(obj.blocks, mode)
     theta = np.asarray(theta, dtype=float)
     _, g = obj.value_and_gradient(theta)
     h = 1e-5
@@ -150,7 +164,7 @@ def test_analytic_gradient_equals_finite_differences(formula, dataset, wcol, the
     assert obj.value_and_gradient(th0)[1][0] == 0.0
 
 
-@pytest.mark.parametrize("mode", ["map", "dense"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("reml", [True, False])
 @pytest.mark.parametrize("formula,dataset,wcol,theta", GRAD_CASES)
 def test_average_information_equals_dense_formula(formula, dataset, wcol, theta, reml, mode):
@@ -162,8 +176,11 @@ def test_average_information_equals_dense_formula(formula, dataset, wcol, theta,
     data = pg.datasets.load(dataset)
     mf = model_frame(formula, data, weights=wcol)
     terms = random_terms(mf.random, mf.data)
-    blocks = LmmBlocks(terms, mf.X, mf.y, mf.weights, schur_mode=mode)
+    blocks = LmmBlocks(
+        terms, mf.X, mf.y, mf.weights, schur_mode="dense" if mode == "dense" else "map"
+    )
     obj = LmmObjective(blocks, reml=reml)
+    obj.factor = _factor(blocks, mode)
     theta = np.asarray(theta, dtype=float)
     _, g = obj.value_and_gradient(theta)
     H = obj.factor.hessian_ai(reml, g)
@@ -220,9 +237,8 @@ def test_one_term_gram_update_equals_general_update(formula, dataset, wcol, thet
     terms = random_terms(mf.random, mf.data)
     blocks = LmmBlocks(terms, mf.X, mf.y, mf.weights)
     fast = BlockedCholesky(blocks)
-    general = BlockedCholesky(blocks)
-    general._gram1 = None
-    assert fast._gram1 is not None
+    general = BlockedCholesky(blocks, gram=False)
+    assert fast._gram is not None and general._gram is None
     theta = np.asarray(theta, dtype=float)
     assert fast.update(theta) and general.update(theta)
     np.testing.assert_allclose(np.tril(fast.Lrr), np.tril(general.Lrr), rtol=1e-11, atol=1e-11)

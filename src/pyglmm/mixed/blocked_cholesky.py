@@ -78,14 +78,11 @@ def _blocks_2x2_scalar(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_blocks_2x2` block by block with Python floats (less overhead than
     numpy's for one or two blocks); ``entries``: ``A[:, [0, 0, 1], [0, 1, 1]]`` as a list."""
-    l11, l21, l22 = float(lam[0, 0]), float(lam[1, 0]), float(lam[1, 1])
-    n = len(A)
-    T = np.empty((n, 2, 2))
-    W = np.empty((n, 2, 2))
-    det = np.empty(n)
+    (l11, _), (l21, l22) = lam.tolist()
     if entries is None:
         entries = A[:, [0, 0, 1], [0, 1, 1]].tolist()
-    for k, (a11, a12, a22) in enumerate(entries):
+    T, W, det = [], [], []
+    for a11, a12, a22 in entries:
         p11 = a11 * l11 + a12 * l21
         p21 = a12 * l11 + a22 * l21
         p12 = a12 * l22
@@ -99,10 +96,11 @@ def _blocks_2x2_scalar(
         q21 = l21 * i11 + l22 * i12
         q22 = l21 * i12 + l22 * i22
         w12 = q11 * l21 + q12 * l22
-        T[k] = ((t11, t12), (t12, t22))
-        W[k] = ((q11 * l11, w12), (w12, q21 * l21 + q22 * l22))
-        det[k] = dt
-    return T, W, det
+        T.append((t11, t12, t12, t22))
+        W.append((q11 * l11, w12, w12, q21 * l21 + q22 * l22))
+        det.append(dt)
+    n = len(det)
+    return np.array(T).reshape(n, 2, 2), np.array(W).reshape(n, 2, 2), np.array(det)
 
 
 class BlockedCholesky:
@@ -128,7 +126,7 @@ class BlockedCholesky:
         ``Σ_l log|L_{00,l}|²``.
     """
 
-    def __init__(self, blocks: LmmBlocks) -> None:
+    def __init__(self, blocks: LmmBlocks, gram: bool = True) -> None:
         self.blocks = blocks
         self.terms = blocks.eterms  # engine terms (same-factor terms merged)
         self.user_terms = blocks.terms
@@ -148,11 +146,18 @@ class BlockedCholesky:
         self._zdiag = np.arange(blocks.mz) * (blocks.m + 1)
         self._d0 = np.arange(blocks.q0)
         self._gmap: np.ndarray | None = None
-        # small maps as dense arrays: numpy's mat-vec has less overhead than scipy's
         self._dense = blocks.schur_mode == "dense"
-        if self._dense:
+        # small models with scalar rest terms: the whole update is one mat-vec with
+        # the Gram tensor of [R; Ryᵀ] (LmmBlocks.gram_tensor), a scaling and a dpotrf
+        use_gram = gram and not self._dense and blocks.gram_fits()
+        self._gram = blocks.gram_tensor() if use_gram else None
+        if self._gram is not None:
+            self._arr_flat = blocks.Arr.reshape(-1, order="F").copy()
+        # small maps as dense arrays: numpy's mat-vec has less overhead than scipy's
+        if self._dense or self._gram is not None:
             self._M_op = None
         else:
+            blocks.ensure_map()
             Mmap = blocks.Mg if blocks.Mg is not None else blocks.M
             small = Mmap.shape[0] * Mmap.shape[1] <= 40_000
             self._M_op = Mmap.toarray() if small and sp.issparse(Mmap) else Mmap
@@ -166,45 +171,15 @@ class BlockedCholesky:
         else:
             self._R_op = blocks.R
             self._RT_op = blocks._RT
-        # one engine term (no random effects in the rest): the whole update is a
-        # mat-vec with the precomputed Gram tensor of [R; Ryᵀ] (see _one_term_gram)
-        self._gram1 = None if self._dense or len(self.terms) > 1 else self._one_term_gram()
-        if self._gram1 is not None:
-            self._arr_flat = blocks.Arr.reshape(-1, order="F").copy()
         self._A2x2: tuple[np.ndarray, list] | None = None
         self.theta: np.ndarray | None = None
         self.ok = False
 
-    def _one_term_gram(self) -> np.ndarray | None:
-        """For a model with one engine term: ``G`` with ``vec(R̄ 𝒲 R̄ᵀ) = vec(𝒲)ᵀ G``,
-        ``R̄ = [R; R_yᵀ]`` (all ``m`` rows of the rest, ``y`` included), or None when
-        too large (``ℓ₀q₀²m² > 10⁶`` or ``nw·m² > 2·10⁵``).
-
-        Row ``(g, a, b)`` of ``G`` is ``vec Σ_{l∈g} R̄_{·,la} R̄_{·,lb}ᵀ`` (both
-        triangles), so that an evaluation is ``C = A_rr − 𝒲ᵀG`` and one ``dpotrf``.
-        """
-        b = self.blocks
-        q0, m, n0 = b.q0, b.m, b.n0
-        grouped = b.Mg is not None
-        ng = len(b.A00_groups) if grouped else n0
-        nw = ng * q0 * q0
-        if n0 * q0 * q0 * m * m > 1_000_000 or nw * m * m > 200_000:
-            return None
-        R = self._R_op if isinstance(self._R_op, np.ndarray) else b.R.toarray()
-        Rbar = np.vstack([R, b.Ry[None, :]]).reshape(m, n0, q0).transpose(1, 2, 0)  # (l, a, i)
-        outer = Rbar[:, :, None, :, None] * Rbar[:, None, :, None, :]  # (l, a, b, i, j)
-        if grouped:
-            gl = b.group_of_level
-            order = np.argsort(gl, kind="stable")
-            starts = np.concatenate([[0], np.cumsum(np.bincount(gl, minlength=ng))[:-1]])
-            outer = np.add.reduceat(outer[order], starts, axis=0)
-        return np.ascontiguousarray(outer.reshape(nw, m * m))
-
     def batch_factors(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """``Σ_l log|L_{00,l}|²`` and the diagonal of ``L_rr`` at many θ at once.
 
-        Only for models with one engine term (the Gram-tensor update, see
-        :meth:`_one_term_gram`): the blocks ``T_g``, ``𝒲_g`` of all points come from
+        Only for models with one engine term factored from the Gram tensor
+        (:meth:`LmmBlocks.gram_tensor`): the blocks ``T_g``, ``𝒲_g`` of all points come from
         batched numpy calls, every ``C = A_rr − vec(𝒲)ᵀG`` from one matrix product,
         and their Cholesky factors from one batched call.  The factor's own state
         is not changed.  Returns None when not applicable or when some ``C`` is not
@@ -215,7 +190,7 @@ class BlockedCholesky:
         logdet_L00 : (B,) array
         diag : (B, m) array
         """
-        if self._gram1 is None:
+        if self._gram is None or len(self.terms) > 1:
             return None
         b = self.blocks
         thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
@@ -238,7 +213,7 @@ class BlockedCholesky:
         counts = b.group_counts if grouped else np.ones(len(A0))
         logdet_L00 = logd @ counts
         m = b.m
-        C = (self._arr_flat[None, :] - W.reshape(nb, -1) @ self._gram1).reshape(nb, m, m)
+        C = (self._arr_flat[None, :] - W.reshape(nb, -1) @ self._gram).reshape(nb, m, m)
         try:
             L = np.linalg.cholesky(C)
         except np.linalg.LinAlgError:
@@ -305,19 +280,31 @@ class BlockedCholesky:
             if q0 == 2:
                 T, Wg, det = self._blocks_2x2(lam0, A0)
                 logd = np.log(det)
+                if len(det) == 1:  # one group: a Python float product
+                    logd = float(logd[0]) * float(b.group_counts[0]) if grouped else logd
             else:
                 T = lam0.T @ A0 @ lam0
                 T[:, self._d0, self._d0] += 1.0
                 Wg = lam0 @ np.linalg.inv(T) @ lam0.T
                 logd = np.linalg.slogdet(T)[1]
-            self.logdet_L00 = float(logd @ b.group_counts if grouped else logd.sum())
+            if isinstance(logd, float):
+                self.logdet_L00 = logd
+            else:
+                self.logdet_L00 = float(logd @ b.group_counts if grouped else logd.sum())
             self._Tg = T
             self._Wg = Wg
             wvec = Wg.reshape(-1)
 
         C = self.Lrr
-        if self._gram1 is not None:
-            np.subtract(self._arr_flat, wvec @ self._gram1, out=self._flat)
+        if self._gram is not None:
+            np.subtract(self._arr_flat, wvec @ self._gram, out=self._flat)
+            if len(lams) > 1:  # C = diag(s)(A_rr − R̄𝒲R̄ᵀ)diag(s) + I_Z
+                sv = self._rest_scale_full
+                for sl, lam in zip(self._rest_idx, lams[1:], strict=True):
+                    sv[sl] = lam[0, 0]
+                C *= sv[:, None]
+                C *= sv[None, :]
+                self._flat[self._zdiag] += 1.0
             _, info = lapack.dpotrf(C, lower=1, overwrite_a=1, clean=0)
             self.ok = info == 0
             return self.ok
@@ -614,6 +601,15 @@ class BlockedCholesky:
             P = Sfull * np.outer(s[:ns], s[:ns])
             Rn = b.Rd[:ns]
             tr0 += float(np.sum(D * np.einsum("il,il->l", Rn, P @ Rn)))
+        elif ns > 0 and th0 != 0.0 and self._gram is not None:
+            # Σ_l 𝒦_l R_l R_lᵀ from the Gram tensor (full matrix), against S^{-1}
+            grouped = b.Mg is not None
+            A0 = b.A00_groups[:, 0, 0] if grouped else b.A00[:, 0, 0]
+            Tg = th0 * th0 * A0 + 1.0
+            K = ((th0 * th0 / (Tg * Tg)) @ self._gram).reshape(b.m, b.m)[:ns, :ns]
+            Sfull = np.tril(Sinv)
+            Sfull += np.tril(Sfull, -1).T
+            tr0 += float(np.sum(Sfull * np.outer(s[:ns], s[:ns]) * K))
         elif ns > 0 and th0 != 0.0:
             grouped = b.Mg is not None
             A0 = b.A00_groups[:, 0, 0] if grouped else b.A00[:, 0, 0]

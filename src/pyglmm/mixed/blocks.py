@@ -297,14 +297,79 @@ class LmmBlocks:
         self.schur_mode = self._choose_schur_mode() if schur_mode is None else schur_mode
         if self.schur_mode not in ("map", "dense"):
             raise ValueError("schur_mode must be 'map', 'dense' or None (automatic)")
+        self.set_response(y)
         if self.schur_mode == "map":
-            self._build_schur_map()
+            self._group_levels()
+            # small models with scalar terms in the rest are factored from the Gram
+            # tensor (gram_tensor); the map is then built only if asked for
+            self._map_pending = self.gram_fits()
+            if not self._map_pending:
+                self._build_schur_map()
         else:
             self._build_dense_schur()
-        self.set_response(y)
+
+    def ensure_map(self) -> None:
+        """Build the Schur-complement map (:meth:`_build_schur_map`) if it was deferred."""
+        if getattr(self, "_map_pending", False):
+            self._map_pending = False
+            self._build_schur_map()
+
+    def gram_fits(self) -> bool:
+        """Whether the factor can use :meth:`gram_tensor`: map mode, ``R`` kept dense,
+        the terms after the first scalar (``Λ_r`` diagonal), the tensor small
+        (``nw · m² ≤ 2·10⁵``, ``nw`` the columns of the map) and cheap to build."""
+        if self.schur_mode != "map" or self.Rd_T is None:
+            return False
+        if any(t.q != 1 for t in self.eterms[1:]):
+            return False
+        q0, m, n0 = self.q0, self.m, self.n0
+        ng = len(self.A00_groups) if self.Mg is not None else n0
+        if ng * q0 * q0 * m * m > 200_000:
+            return False
+        return n0 * q0 * q0 * m * m <= 1_000_000 or (ng <= 200 and m * m * n0 * q0 * q0 <= 5e7)
+
+    def gram_tensor(self) -> np.ndarray:
+        """``G`` (``nw × m²``) with ``vec(R̄ 𝒲 R̄ᵀ) = vec(𝒲)ᵀ G``, ``R̄ = [R; R_yᵀ]``.
+
+        Row ``(g, a, b)`` is ``vec Σ_{l∈g} R̄_{·,la} R̄_{·,lb}ᵀ`` (both triangles; ``g``
+        a group of levels with equal ``A_{00,l}``, or a level), so that with
+        ``Λ_r = diag(s)`` (scalar rest terms) an evaluation is
+        ``C = diag(s)(A_rr − vec(𝒲)ᵀG)diag(s) + I_Z`` and one ``dpotrf``: no
+        scatter through the map's pattern, no separate ``y`` products.
+        """
+        q0, m, n0 = self.q0, self.m, self.n0
+        grouped = self.Mg is not None
+        ng = len(self.A00_groups) if grouped else n0
+        nw = ng * q0 * q0
+        Rbar = np.empty((m, n0 * q0))
+        Rbar[: m - 1] = self.Rd_T.T
+        Rbar[m - 1] = self.Ry
+        Rl = Rbar.reshape(m, n0, q0).transpose(1, 2, 0)  # (l, a, i)
+        if n0 * q0 * q0 * m * m <= 1_000_000:
+            outer = Rl[:, :, None, :, None] * Rl[:, None, :, None, :]  # (l, a, b, i, j)
+            if grouped:
+                gl = self.group_of_level
+                order = np.argsort(gl, kind="stable")
+                starts = np.concatenate([[0], np.cumsum(np.bincount(gl, minlength=ng))[:-1]])
+                outer = np.add.reduceat(outer[order], starts, axis=0)
+            return np.ascontiguousarray(outer.reshape(nw, m * m))
+        # many levels in few groups: one product per group
+        gl = self.group_of_level if grouped else np.arange(n0)
+        order = np.argsort(gl, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(gl, minlength=ng))])
+        Rs = Rl[order]
+        G = np.empty((ng, q0, q0, m, m))
+        for g in range(ng):
+            P = Rs[bounds[g] : bounds[g + 1]]  # (k, a, i)
+            if q0 == 1:
+                G[g, 0, 0] = P[:, 0, :].T @ P[:, 0, :]
+            else:
+                G[g] = np.tensordot(P, P, axes=([0], [0])).transpose(0, 2, 1, 3)
+        return G.reshape(nw, m * m)
 
     #: dense ``Rᵀ`` (``ℓ₀q₀ × (m−1)``) when small (≤ 250 000 entries), else None
     Rd_T: np.ndarray | None = None
+    _M: sp.spmatrix | np.ndarray | None = None
     _R_sparse: sp.csc_matrix | None = None
     _RT_sparse: sp.csr_matrix | None = None
 
@@ -623,6 +688,7 @@ class LmmBlocks:
         """The ungrouped map ``vec 𝒲 ↦ lower(R𝒲Rᵀ)[idx]`` (built on demand when the
         grouped map :attr:`Mg` is used); a sparse matrix, or a dense array when it
         has at most 40 000 entries (the maps from :meth:`_build_schur_map_gram`)."""
+        self.ensure_map()
         if self._M is None:
             Mg = self.Mg
             self._force_ungrouped = True

@@ -66,13 +66,16 @@ class LmmObjective:
             if not r2 > 0.0:
                 return math.inf
             mz = b.mz
-            ldz = f.logdet_L00 + 2.0 * sum(map(math.log, d[:mz]))
-            if self.reml:
-                nmp = self.n - self.p
-                ldx = 2.0 * sum(map(math.log, d[mz:m1]))
-                return ldz + ldx + nmp * (1.0 + _LOG2PI + math.log(r2 / nmp)) - self.ldW
-            n = self.n
-            return ldz + n * (1.0 + _LOG2PI + math.log(r2 / n)) - self.ldW
+            try:
+                ldz = f.logdet_L00 + 2.0 * sum(map(math.log, d[:mz]))
+                if self.reml:
+                    nmp = self.n - self.p
+                    ldx = 2.0 * sum(map(math.log, d[mz:m1]))
+                    return ldz + ldx + nmp * (1.0 + _LOG2PI + math.log(r2 / nmp)) - self.ldW
+                n = self.n
+                return ldz + n * (1.0 + _LOG2PI + math.log(r2 / n)) - self.ldW
+            except ValueError:  # a non-positive diagonal (not from a successful factor)
+                return math.nan
         r2 = f.pwrss()
         if not r2 > 0.0:
             return math.inf

@@ -53,6 +53,7 @@ class ReMat:
     design: Any = field(default=None, repr=False)
     factors: tuple[str, ...] = ()
     _tril: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False)
+    _tril_flat: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.refs = np.ascontiguousarray(self.refs, dtype=np.intp)
@@ -61,6 +62,7 @@ class ReMat:
         # lme4 fills λ column by column: rows of the lower triangle in column-major order
         cols, rows = np.triu_indices(q)
         self._tril = (rows, cols)
+        self._tril_flat = rows * q + cols  # the same entries of the flattened λ
 
     # -- sizes ---------------------------------------------------------------
     @property
@@ -108,9 +110,9 @@ class ReMat:
     def lambda_(self, theta_k: np.ndarray) -> np.ndarray:
         """The ``q × q`` lower-triangular relative covariance factor ``λ_k(θ_k)``."""
         q = self.q
-        lam = np.zeros((q, q))
-        lam[self._tril] = theta_k
-        return lam
+        lam = np.zeros(q * q)
+        lam[self._tril_flat] = theta_k
+        return lam.reshape(q, q)
 
     def is_diagonal_theta(self) -> np.ndarray:
         """Boolean mask of the entries of ``θ_k`` on the diagonal of ``λ_k``."""
