@@ -129,3 +129,11 @@ def test_infinite_values_in_the_model_matrix_refused():
     assert f.fixed.built_directly
     with pytest.raises(DataError, match="model matrix has non-finite"):
         model_frame("y ~ z:w", df)  # a product that overflows
+
+
+def test_huge_finite_values_are_not_missing():
+    # their sum of squares overflows; each value is still finite
+    df = pd.DataFrame({"y": [1.0, 2, 3, 4], "x": [1e200, -1e200, 3.0, 1e300]})
+    f = model_frame("y ~ x", df)
+    assert f.n_dropped == 0
+    np.testing.assert_array_equal(f.X[:, 1], df["x"].to_numpy())

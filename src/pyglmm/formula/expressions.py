@@ -70,7 +70,9 @@ FORMULA_KEYWORDS = {
     "Intercept",
 }
 
-_IDENT = re.compile(r"(?<![\w.])([A-Za-z_.][\w.]*)")
+#: An identifier and, when the next non-blank character is ``(`` or ``=`` (a call or a
+#: keyword argument), that character.
+_IDENT = re.compile(r"(?<![\w.])([A-Za-z_.][\w.]*)(?=\s*([(=])?)")
 _STRING = re.compile(r"'[^']*'|\"[^\"]*\"")
 _BACKTICK = re.compile(r"`([^`]*)`")
 
@@ -91,8 +93,7 @@ def referenced_names(expr: str) -> list[str]:
     text = _STRING.sub("''", _BACKTICK.sub("_", expr))
     for m in _IDENT.finditer(text):
         name = m.group(1)
-        rest = text[m.end() :].lstrip()
-        if rest.startswith("(") or rest.startswith("="):
+        if m.group(2):
             continue
         if name.startswith(".") and name[1:].isdigit():
             continue

@@ -162,12 +162,14 @@ def check_model_arrays(
     weights: np.ndarray | None,
     *,
     matrix_finite: bool | None = None,
+    offset_finite: bool = False,
 ) -> None:
     """Raise :class:`~pyglmm.errors.DataError` for a non-finite offset, non-finite or
     negative weights, or a non-finite model matrix (:class:`~pyglmm.errors.FormulaError`
     when ``X`` does not have ``n`` rows). ``matrix_finite=True`` says ``X`` is known to
-    be finite (see :meth:`~pyglmm.formula.fixed.FixedDesign.matrix_is_finite`)."""
-    if not np.all(np.isfinite(offset)):
+    be finite (see :meth:`~pyglmm.formula.fixed.FixedDesign.matrix_is_finite`),
+    ``offset_finite=True`` the same of the offset."""
+    if not offset_finite and not np.all(np.isfinite(offset)):
         raise DataError("the offset has non-finite values (e.g. log of zero)")
     if weights is not None:
         if not np.all(np.isfinite(weights)):
@@ -252,14 +254,7 @@ def model_frame(
     else:  # duplicated column names
         sub = df[used]
     columns = {c: df[c] for c in used}
-    missing: dict[str, np.ndarray] = {}
-    finite: set[str] = set()
-    for c, s in columns.items():
-        mask, all_finite = _missing_values(s)
-        if mask is not None:
-            missing[c] = mask
-        if all_finite:
-            finite.add(c)
+    missing, finite = _missing_and_finite(columns)
     row_masks = list(missing.values())
     for arr in (w_arr, o_arr):
         if arr is not None and np.isnan(arr).any():
@@ -284,11 +279,13 @@ def model_frame(
             w_arr = w_arr[complete]
         if o_arr is not None:
             o_arr = o_arr[complete]
-        finite = {c for c, s in columns.items() if _missing_values(s)[1]}
+        _, finite = _missing_and_finite(columns)
 
     # factors: unused levels dropped, strings and booleans as R-ordered factors
     for c, s in columns.items():
         dtype = s.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+            continue
         if isinstance(dtype, pd.CategoricalDtype):
             # (after na.omit no code is -1)
             if not np.bincount(s.array.codes, minlength=len(dtype.categories)).all():
@@ -301,13 +298,20 @@ def model_frame(
 
     y, response_levels = None, None
     if pf.response is not None:
-        y, response_levels = response(pf.response, sub, columns=columns)
+        y, response_levels = response(pf.response, sub, columns=columns, finite=finite)
 
     fixed = FixedDesign(pf.fixed, sub, contrasts, columns=columns)
     off = formula_offset(pf.offsets, sub) if pf.offsets else np.zeros(n)
     if o_arr is not None:
         off = off + o_arr
-    check_model_arrays(fixed.matrix, n, off, w_arr, matrix_finite=fixed.matrix_is_finite(finite))
+    check_model_arrays(
+        fixed.matrix,
+        n,
+        off,
+        w_arr,
+        matrix_finite=fixed.matrix_is_finite(finite),
+        offset_finite=not pf.offsets and o_arr is None,  # zeros
+    )
 
     return ModelFrame(
         formula=pf,
@@ -325,6 +329,20 @@ def model_frame(
         offset_given=bool(pf.offsets) or o_arr is not None,
         variables=used,
     )
+
+
+def _missing_and_finite(columns: Mapping[str, pd.Series]) -> tuple[dict[str, np.ndarray], set[str]]:
+    """The missing-value masks of the columns that have missing values, and the names of
+    the columns whose values are all finite numbers."""
+    missing: dict[str, np.ndarray] = {}
+    finite: set[str] = set()
+    for name, column in columns.items():
+        mask, all_finite = _missing_values(column)
+        if mask is not None:
+            missing[name] = mask
+        if all_finite:
+            finite.add(name)
+    return missing, finite
 
 
 def _missing_values(column: pd.Series) -> tuple[np.ndarray | None, bool]:
@@ -348,7 +366,10 @@ def _missing_values(column: pd.Series) -> tuple[np.ndarray | None, bool]:
 
 
 def response(
-    expr: str, data: pd.DataFrame, columns: Mapping[str, pd.Series] | None = None
+    expr: str,
+    data: pd.DataFrame,
+    columns: Mapping[str, pd.Series] | None = None,
+    finite: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[np.ndarray, list[Any] | None]:
     """Evaluate the response expression ``expr`` on ``data``.
 
@@ -358,7 +379,7 @@ def response(
     :class:`~pyglmm.errors.DataError` for a non-numeric or non-finite response or a
     factor with other than two levels, :class:`~pyglmm.errors.FormulaError` for a
     ``cbind()`` without two columns. ``columns`` may give columns of ``data`` already
-    looked up.
+    looked up, ``finite`` names columns known to hold only finite numbers.
     """
     columns = columns if columns is not None else {}
 
@@ -380,7 +401,7 @@ def response(
         args = split_top_level(m.group("args"), ",")
         if len(args) != 2:
             raise FormulaError(f"cbind() in the response takes two columns, got {len(args)}")
-        cols = [_numeric_response(values(a), a) for a in args]
+        cols = [_numeric_response(values(a), a, a in finite) for a in args]
         return np.column_stack(cols), None
     col = column(expr)
     if col is not None and isinstance(col.dtype, pd.CategoricalDtype):
@@ -391,16 +412,16 @@ def response(
                 "needs exactly two (the first is failure, as in R)"
             )
         return (col.array.codes == 1).astype(float), levels
-    return _numeric_response(values(expr), expr), None
+    return _numeric_response(values(expr), expr, expr in finite), None
 
 
-def _numeric_response(values: np.ndarray, expr: str) -> np.ndarray:
+def _numeric_response(values: np.ndarray, expr: str, known_finite: bool = False) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype == bool:
         return arr.astype(float)
     if not np.issubdtype(arr.dtype, np.number):
         raise DataError(f"the response {expr!r} is not numeric (dtype {arr.dtype})")
     arr = arr.astype(float)
-    if not np.all(np.isfinite(arr)):
+    if not known_finite and not np.all(np.isfinite(arr)):
         raise DataError(f"the response {expr!r} has non-finite values")
     return arr

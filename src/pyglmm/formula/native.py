@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -378,8 +378,6 @@ class NativeEncoding:
                 cols = lookup[codes[var]]  # code -1 (missing) maps to the last slot, -1
                 hit = np.flatnonzero(cols >= 0)
                 X[hit, cols[hit]] = 1.0
-        for j in self._intercept_columns:
-            X[:, j] = 1.0
         for j0, sources in runs:
             if len(sources) == 1 and sources[0].ndim == 2:
                 # one transposing copy of the whole run (numpy's blocked copy beats
@@ -388,6 +386,8 @@ class NativeEncoding:
             else:
                 for k, src in enumerate(sources):
                     X[:, j0 + k] = src
+        for j in self._intercept_columns:
+            X[:, j] = 1.0
         for j, column in self._products:
             X[:, j] = _product(column, values, codes)
         return X
@@ -427,6 +427,29 @@ def _numeric_values(data: pd.DataFrame, var: str) -> np.ndarray:
     return data[var].to_numpy(dtype=float)
 
 
+def shared_block_view(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The float64 vectors ``arrays`` as one ``(n, m)`` view, when they are consecutive,
+    equally spaced rows of one buffer (the columns of one pandas block); else None."""
+    if len(arrays) < 2:
+        return None
+    first = arrays[0]
+    base = first.base
+    n = len(first)
+    if base is None or n == 0:
+        return None
+    for a in arrays:
+        if a.dtype != np.float64 or a.ndim != 1 or a.base is not base or a.strides != first.strides:
+            return None
+    offsets = [a.ctypes.data - first.ctypes.data for a in arrays]
+    step = offsets[1]
+    if step < n * first.itemsize or offsets != [k * step for k in range(len(arrays))]:
+        return None
+    # every vector lies inside the one buffer ``base``, ``step`` bytes after the previous
+    return np.lib.stride_tricks.as_strided(
+        first, shape=(n, len(arrays)), strides=(first.strides[0], step), writeable=False
+    )
+
+
 def _numeric_block(data: pd.DataFrame, vars_: list[str]) -> np.ndarray:
     """The columns ``vars_`` as one ``(n, m)`` float array.
 
@@ -436,25 +459,10 @@ def _numeric_block(data: pd.DataFrame, vars_: list[str]) -> np.ndarray:
     model matrix one by one).
     """
     arrays = [data[v].to_numpy() for v in vars_]
-    first = arrays[0]
-    n, m = len(first), len(arrays)
-    base = first.base
-    if (
-        base is not None
-        and all(
-            a.dtype == np.float64 and a.ndim == 1 and a.base is base and a.strides == first.strides
-            for a in arrays
-        )
-        and n > 0
-    ):
-        offsets = [a.ctypes.data - first.ctypes.data for a in arrays]
-        step = offsets[1] - offsets[0]
-        if step >= n * first.itemsize and offsets == [k * step for k in range(m)]:
-            # every column lies inside the one buffer ``base``, ``step`` bytes apart
-            return np.lib.stride_tricks.as_strided(
-                first, shape=(n, m), strides=(first.strides[0], step), writeable=False
-            )
-    out = np.empty((m, n))
+    view = shared_block_view(arrays)
+    if view is not None:
+        return view
+    out = np.empty((len(arrays), len(arrays[0])))
     for k, a in enumerate(arrays):
         out[k] = a
     return out.T

@@ -8,6 +8,7 @@ to formulaic; the bars to :mod:`pyglmm.formula.random`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from pyglmm.errors import FormulaError
@@ -54,12 +55,19 @@ class ParsedFormula:
         return not any(t in removed or t.endswith("-1") for t in terms)
 
 
+#: Characters that open or close a nesting level or a quote.
+_NESTING = "'\"`([{)]}"
+
+
 def _top_level_positions(text: str, char: str) -> list[int]:
     """Positions of ``char`` in ``text`` outside parentheses, brackets and quotes."""
     depth = 0
     quote: str | None = None
     out = []
-    for i, c in enumerate(text):
+    # visit only the characters that matter (one regex scan instead of a Python loop
+    # over every character)
+    for m in re.finditer(f"[{re.escape(_NESTING + char)}]", text):
+        c = m.group()
         if quote:
             if c == quote:
                 quote = None
@@ -73,7 +81,7 @@ def _top_level_positions(text: str, char: str) -> list[int]:
             if depth < 0:
                 raise FormulaError(f"unbalanced parentheses in formula {text!r}")
         elif c == char and depth == 0:
-            out.append(i)
+            out.append(m.start())
     if depth != 0 or quote:
         raise FormulaError(f"unbalanced parentheses or quotes in formula {text!r}")
     return out
@@ -101,7 +109,8 @@ def _split_signed_terms(rhs: str) -> list[tuple[str, str]]:
     quote: str | None = None
     terms: list[tuple[str, str]] = []
     sign, start = "+", 0
-    for i, c in enumerate(rhs):
+    for m in re.finditer(f"[{re.escape(_NESTING)}+\\-]", rhs):
+        c, i = m.group(), m.start()
         if quote:
             if c == quote:
                 quote = None
@@ -112,13 +121,15 @@ def _split_signed_terms(rhs: str) -> list[tuple[str, str]]:
             depth += 1
         elif c in ")]}":
             depth -= 1
-        elif c in "+-" and depth == 0:
-            prev = rhs[:i].rstrip()
+        elif depth == 0:  # + or -
+            j = i - 1
+            while j >= 0 and rhs[j].isspace():
+                j -= 1
             # a sign right after an operator (or at the start) is unary, e.g. "~ -1"
-            if prev and prev[-1] not in "+-*/:^~(":
+            if j >= 0 and rhs[j] not in "+-*/:^~(":
                 terms.append((sign, rhs[start:i].strip()))
                 sign, start = c, i + 1
-            elif not prev:
+            elif j < 0:
                 sign, start = c, i + 1
     terms.append((sign, rhs[start:].strip()))
     return [(s, t) for s, t in terms if t]
