@@ -250,3 +250,74 @@ def test_em_start_matches_the_general_engines_modes(cbpp_fit):
     assert dense.em_theta(np.ones(1)) == pytest.approx(expected, rel=1e-7)
     # the EM step moves θ = 1 towards the optimum
     assert abs(dense.em_theta(np.ones(1)) - cbpp_fit.theta[0]) < 1.0 - cbpp_fit.theta[0]
+
+
+def _random_case(seed: int, index: int):
+    """The ``index``-th of a stream of random one-term GLMMs (binomial and Poisson, with
+    factors, slopes, offsets and trials), as used to compare the engines."""
+    rng = np.random.default_rng(seed)
+    for k in range(index + 1):
+        family = ["binomial", "poisson"][k % 2]
+        n, ng = int(rng.integers(30, 1500)), int(rng.integers(3, 80))
+        sd = float(rng.choice([0.0, 0.02, 0.1, 0.3, 0.7, 1.5, 3.0]))
+        g, x, f2 = rng.integers(0, ng, n), rng.standard_normal(n), rng.integers(0, 3, n)
+        slope = rng.random() < 0.25
+        b = rng.normal(0, sd, ng)
+        off = rng.normal(0, 0.3, n) if rng.random() < 0.3 else np.zeros(n)
+        eta = rng.normal(-0.5, 0.5) + rng.normal(0, 1) * x + 0.3 * f2 + off
+        eta = eta + (b[g] * x if slope else b[g])
+        trials = int(rng.choice([1, 1, 3, 10]))
+        if family == "binomial":
+            y = rng.binomial(trials, 1 / (1 + np.exp(-eta))) / trials
+        else:
+            y = rng.poisson(np.exp(eta)).astype(float)
+    df = pd.DataFrame(
+        {
+            "y": y,
+            "x": x,
+            "f": pd.Categorical(f2.astype(str)),
+            "g": pd.Categorical([f"g{i}" for i in g]),
+            "w": float(trials),
+            "o": off,
+        }
+    )
+    formula = "y ~ x + f + " + ("(0 + x | g)" if slope else "(1 | g)")
+    kw = {"family": family}
+    if family == "binomial" and trials > 1:
+        kw["weights"] = "w"
+    if np.any(off != 0):
+        formula += " + offset(o)"
+    return formula, df, kw
+
+
+def test_large_counts_newton_stops_at_the_rounding_level(monkeypatch):
+    # Poisson means up to ~6e4: the deviance carries rounding errors of ~1e-8, which the
+    # line search cannot resolve; Newton stops at a decrement of that size
+    formula, df, kw = _random_case(1, 33)
+    a = fit(formula, df, **kw)
+    b = fit_general(formula, df, monkeypatch, **kw)
+    assert a.optinfo["nevals"] <= 8
+    assert a.objective == pytest.approx(b.objective, rel=1e-11)
+    np.testing.assert_allclose(a.theta, b.theta, rtol=1e-4)
+
+
+def test_exact_hessian_standard_errors_in_an_ill_conditioned_model():
+    # large Poisson counts: central differences of the deviance itself (lme4's deriv12) at
+    # a step large enough for its rounding errors agree with the exact Hessian
+    from pyglmm.mixed.convergence import deriv12
+
+    formula, df, kw = _random_case(1, 35)
+    m = fit(formula, df, **kw)
+    dense = DenseLaplace(m._pirls)
+    x = np.r_[m.theta, m.fixef.to_numpy()]
+    with np.errstate(all="ignore"):
+        dense.modes(x[:1], x[1:])
+    u = dense.u.copy()
+
+    def f(z):
+        with np.errstate(all="ignore"):  # PIRLS candidates may overflow (as in glmer)
+            return dense.modes(z[:1], z[1:], u)
+
+    _, H, _ = deriv12(f, x, f(x), np.full(x.size, -np.inf), delta=1e-3)
+    se = np.sqrt(np.diag(2.0 * np.linalg.inv(H))[1:])
+    np.testing.assert_allclose(m.se.to_numpy(), se, rtol=1e-3)

@@ -1083,8 +1083,10 @@ def _fit_dense(
                 # (a quarter fewer Newton iterations over simulated one-term models)
                 xn = x0.copy()
                 xn[0] = dense.em_theta(theta0)
+            newton_opt = None
             try:
-                opt, g, H, done = dense.newton_single(xn)
+                newton_opt, g, H, done = dense.newton_single(xn)
+                opt = newton_opt
             except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
                 done = False
             if done and opt.x[0] < 1e-6:
@@ -1099,7 +1101,11 @@ def _fit_dense(
                     opt = OptResult(xb, vb, opt.nevals + 1, opt.status, opt.message)
                     H = None
             if not done:
-                dense.u = u1  # L-BFGS-B from the stage-1 modes instead
+                # L-BFGS-B instead, from Newton's best point (its modes) or the start
+                if newton_opt is not None and math.isfinite(newton_opt.fun):
+                    x0 = newton_opt.x
+                else:
+                    dense.u = u1
         if not done:
             opt, g = dense.minimize(x0, lo)
             if g is None:

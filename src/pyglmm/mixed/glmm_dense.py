@@ -637,7 +637,9 @@ class DenseLaplace:
         is left unbounded and ``|θ|`` returned: no bound can stop the iterations at the
         stationary point ``θ = 0``.  The direction is ``−H^{-1}g`` (``H`` made positive
         definite where it is not), with Armijo backtracking (step halving).  Once
-        the Newton decrement ``gᵀH^{-1}g`` is below ``dec_tol`` the full step is the last one
+        the Newton decrement ``gᵀH^{-1}g`` is below ``dec_tol`` (or ``10⁻¹¹|D|``, the rounding
+        level of the deviance ``D``, which the line search cannot resolve) the full step is the
+        last one
         (Newton's method converges quadratically: the decrement after it is ~``dec_tol²``);
         the modes, gradient and Hessian are then evaluated at the new point, which is kept
         if it does not raise the deviance.
@@ -681,7 +683,9 @@ class DenseLaplace:
                 step = step * t0
                 dec *= t0
             u_at = self.u
-            if dec < dec_tol:
+            # the deviance carries rounding errors of ~1e-12 relative (sums over many rows);
+            # a decrement near them cannot be resolved by the line search
+            if dec < max(dec_tol, 1e-11 * abs(v)):
                 converged = True
                 msg = "converged (Newton decrement)"
                 xn = x + step
