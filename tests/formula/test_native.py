@@ -179,10 +179,10 @@ def test_columns_the_native_builder_does_not_take(data):
 
 def test_random_formulas_equal_formulaic_when_native(data):
     rng = random.Random(3)
-    variables = ["x", "z", "w", "a", "b", "c", "d", "e"]
+    variables = ["x", "z", "w", "u", "f32", "a", "b", "c", "d", "e"]
     newdata = data.sample(20, random_state=5)
     taken = 0
-    for _ in range(150):
+    for _ in range(250):
         terms = []
         for _ in range(rng.choice([1, 2, 3])):
             chosen = rng.sample(variables, rng.choice([1, 1, 2, 2, 3]))

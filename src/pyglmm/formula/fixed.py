@@ -6,6 +6,10 @@ or ``poly(x, 2)``) and applies the same encoding to new data in
 :meth:`FixedDesign.transform`, so ``predict(newdata)`` agrees with the fit.
 Columns are named as R's ``model.matrix`` names them: ``(Intercept)``,
 ``resSuva``, ``dur10-14``, ``log(n)``, ``I(n^2)``, ``MachineB:Worker2``.
+
+Simple right-hand sides (intercept, bare numeric and factor columns, ``:`` and
+``*``) are built without formulaic by :mod:`pyglmm.formula.native`, with the same
+result; everything else goes through formulaic.
 """
 
 from __future__ import annotations
