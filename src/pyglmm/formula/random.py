@@ -164,8 +164,11 @@ def _factor_codes(col: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
     """
     if not isinstance(col.dtype, pd.CategoricalDtype):
         col = as_r_factor(col)
-    cats = col.cat.categories
-    codes = np.asarray(col.cat.codes)
+    arr = col.array
+    if isinstance(arr, pd.Categorical):  # the codes without a pandas Series around them
+        cats, codes = arr.categories, arr.codes
+    else:
+        cats, codes = col.cat.categories, np.asarray(col.cat.codes)
     if len(codes) and codes.min() < 0:
         raise DataError(f"grouping factor {name!r} has missing values")
     used = np.bincount(codes, minlength=len(cats)) > 0

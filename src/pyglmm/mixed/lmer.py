@@ -256,13 +256,13 @@ class LinearMixedModel(MixedPlotsMixin):
         self.factor: BlockedCholesky = f
         self.nobs = n
         self.p = p
-        beta, u, b = f.solve()
+        beta, u, b = f._solution()  # computed once per factorization
         self._u = u
         self._b = b
         self.pwrss = f.pwrss()
         self.sigma = float(np.sqrt(self.pwrss / (n - p if reml else n)))
         names = pd.Index(fixef_names)  # one Index shared by fixef, se and vcov
-        self.fixef = pd.Series(beta, index=names, name="Estimate", copy=False)
+        self.fixef = pd.Series(beta.copy(), index=names, name="Estimate", copy=False)
         RXinv = trsolve(f.RX(), np.eye(p), lower=False)
         V = self.sigma**2 * (RXinv @ RXinv.T)
         self.vcov = pd.DataFrame(V, index=names, columns=names, copy=False)
@@ -439,17 +439,18 @@ class LinearMixedModel(MixedPlotsMixin):
             blocks, ynew = self.blocks, self.y
         else:
             ynew = np.asarray(y, dtype=float).reshape(-1)
-            blocks = self.blocks.with_response(ynew - self.offset)
-        obj = LmmObjective(blocks, reml)
-        use_grad = _use_gradient(self.optimizer, obj)
-        x0 = (
-            _start_theta(self.terms, blocks, use_grad)
-            if start is None
-            else np.asarray(start, dtype=float)
-        )
-        fg = obj.value_and_gradient if use_grad else None
-        dv = obj.derivatives if use_grad else None
+            with blas_threads(1):  # small BLAS work: extra threads would only spin
+                blocks = self.blocks.with_response(ynew - self.offset)
         with blas_threads(_fit_threads(blocks)):
+            obj = LmmObjective(blocks, reml)
+            use_grad = _use_gradient(self.optimizer, obj)
+            x0 = (
+                _start_theta(self.terms, blocks, use_grad)
+                if start is None
+                else np.asarray(start, dtype=float)
+            )
+            fg = obj.value_and_gradient if use_grad else None
+            dv = obj.derivatives if use_grad else None
             opt = optimize_theta(obj, x0, self.theta_lower, fun_grad=fg, derivs=dv)
             if check_conv:
                 conv = check_convergence(obj, opt.x, opt.fun, self.theta_lower)
@@ -865,13 +866,13 @@ def fit_theta(
     -------
     objective, optimum, convergence information, whether the gradient path was used
     """
-    obj = LmmObjective(blocks, reml)
     lower = np.concatenate([t.theta_lower() for t in terms])
     if calc_derivs is None:
         calc_derivs = blocks.n < 10_000
-    use_grad = _use_gradient(optimizer, obj)
-    x0 = _start_theta(terms, blocks, use_grad) if start is None else np.asarray(start)
     with blas_threads(_fit_threads(blocks)):
+        obj = LmmObjective(blocks, reml)
+        use_grad = _use_gradient(optimizer, obj)
+        x0 = _start_theta(terms, blocks, use_grad) if start is None else np.asarray(start)
         fg = obj.value_and_gradient if use_grad else None
         dv = obj.derivatives if use_grad else None
         opt = optimize_theta(obj, x0, lower, fun_grad=fg, derivs=dv)

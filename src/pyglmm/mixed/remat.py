@@ -131,4 +131,6 @@ class ReMat:
     def mul_b(self, b: np.ndarray) -> np.ndarray:
         """``Z_k b_k`` for ``b_k`` given as an ``(ℓ, q)`` array (or flat ``ℓq``)."""
         b = np.asarray(b).reshape(self.nlevels, self.q)
+        if self.q == 1:  # one gather and one product
+            return self.z[:, 0] * b[:, 0][self.refs]
         return np.einsum("ij,ij->i", self.z, b[self.refs])
