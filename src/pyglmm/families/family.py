@@ -32,6 +32,31 @@ def _binom_logpmf(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Largest count whose log-factorial :func:`weighted_log_factorial_sum` takes from a table
+#: (also at most 16 table entries per row, so a few huge counts do not build a huge table).
+LOG_FACTORIAL_TABLE_MAX = 1_000_000
+
+
+def weighted_log_factorial_sum(y: np.ndarray, wt: np.ndarray) -> float:
+    r""":math:`\sum_i w_i \log\Gamma(y_i + 1)`.
+
+    For non-negative integer counts up to :data:`LOG_FACTORIAL_TABLE_MAX` the weights are
+    summed per count (``bincount``) and multiplied by a table of :math:`\log k!` (one
+    ``gammaln`` per distinct count instead of one per row); otherwise ``gammaln`` of
+    every row.
+    """
+    y = np.asarray(y, dtype=float)
+    wt = np.broadcast_to(np.asarray(wt, dtype=float), y.shape)
+    if y.size and y.ndim == 1:
+        top = float(np.max(y))
+        if np.min(y) >= 0 and top <= min(LOG_FACTORIAL_TABLE_MAX, 16 * y.size + 1024):
+            counts = y.astype(np.intp)
+            if np.array_equal(counts, y):
+                per_count = np.bincount(counts, weights=wt)
+                return float(per_count @ special.gammaln(np.arange(1.0, len(per_count) + 1)))
+    return float(np.sum(wt * special.gammaln(y + 1)))
+
+
 class Family:
     """Base class: a variance function and a link.
 
@@ -193,6 +218,10 @@ class Binomial(Family):
 
     def aic(self, y, n, mu, wt, dev):
         m = n if np.any(n > 1) else wt
+        if np.all(m == 1) and np.all((y == 0) | (y == 1)):
+            # one Bernoulli trial per row: dbinom(y, 1, mu, log = TRUE) = log(mu or 1 - mu)
+            with np.errstate(divide="ignore"):
+                return float(-2 * np.sum(np.log(np.where(y == 1, mu, 1 - mu))))
         with np.errstate(divide="ignore", invalid="ignore"):
             coef = np.where(m > 0, wt / np.where(m > 0, m, 1), 0.0)
             logp = _binom_logpmf(np.round(m * y), np.round(m), mu)
@@ -249,8 +278,13 @@ class Poisson(Family):
 
     def aic(self, y, n, mu, wt, dev):
         # dpois extended to non-integer y through lgamma (R returns -Inf there)
-        logp = special.xlogy(y, mu) - mu - special.gammaln(y + 1)
-        return float(-2 * np.sum(logp * wt))
+        y, mu, wt = (np.asarray(a, dtype=float) for a in (y, mu, wt))
+        if np.all(mu > 0) and np.all(np.isfinite(mu)):
+            y_log_mu = y * np.log(mu)  # xlogy without its special cases (mu > 0)
+        else:
+            y_log_mu = special.xlogy(y, mu)
+        loglik = np.sum(wt * (y_log_mu - mu)) - weighted_log_factorial_sum(y, wt)
+        return float(-2 * loglik)
 
     def initialize(self, y, weights):
         y = self._vector_response(y)

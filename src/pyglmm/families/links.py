@@ -86,7 +86,10 @@ class Logit(Link):
         object.__setattr__(self, "name", "logit")
 
     def linkfun(self, mu):
-        return special.logit(mu)
+        # R's logit_link: log(x / (1 - x)) (a third of scipy.special.logit's time)
+        mu = np.asarray(mu, dtype=float)
+        with np.errstate(divide="ignore"):
+            return np.log(mu / (1 - mu))
 
     def linkinv(self, eta):
         e = np.asarray(eta, dtype=float)

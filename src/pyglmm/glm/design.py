@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyglmm.glm.weighted_ls import BLOCK_ROWS, weighted_crossprod_blocked
+from pyglmm.glm.row_threads import map_row_ranges, row_ranges
+from pyglmm.glm.weighted_ls import weighted_gram
 
 
 class DenseDesign:
@@ -26,31 +27,38 @@ class DenseDesign:
         if not (X.flags.c_contiguous or X.flags.f_contiguous):
             X = np.ascontiguousarray(X)
         self.X = X
-        self._buffer: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.X.shape
 
     def matvec(self, beta: np.ndarray) -> np.ndarray:
-        r""":math:`X\beta`."""
-        if self.X.shape[1] == 0:
-            return np.zeros(self.X.shape[0])
-        return self.X @ beta
+        r""":math:`X\beta` (row ranges in threads, :mod:`pyglmm.glm.row_threads`)."""
+        n, p = self.X.shape
+        if p == 0:
+            return np.zeros(n)
+        ranges = row_ranges(n)
+        if len(ranges) == 1:
+            return self.X @ beta
+        eta = np.empty(n)
+        X = self.X
+        map_row_ranges(lambda lo, hi: np.matmul(X[lo:hi], beta, out=eta[lo:hi]), ranges)
+        return eta
 
-    def crossprod(self, sw: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r"""Upper triangle of :math:`X^\top W X` and :math:`X^\top W^{1/2} u` (sw = W^{1/2})."""
-        if self._buffer is None:
-            self._buffer = np.empty((BLOCK_ROWS, self.X.shape[1]))
-        return weighted_crossprod_blocked(self.X, sw, u, self._buffer)
+    def crossprod(self, w: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r""":math:`X^\top W X` (at least its upper triangle) and :math:`X^\top v`.
+
+        ``w`` are the working weights, ``v`` is :math:`Wz`
+        (:func:`~pyglmm.glm.weighted_ls.weighted_gram`).
+        """
+        return weighted_gram(self.X, w, v)
 
     def weighted_matrix(self, sw: np.ndarray) -> np.ndarray:
         r""":math:`W^{1/2}X` as a dense array (for the exact rank decision)."""
         return self.X * sw[:, None]
 
     def release(self) -> None:
-        """Drop the work buffer."""
-        self._buffer = None
+        """Drop work memory (nothing is kept between steps)."""
 
     def dense(self) -> np.ndarray:
         return self.X
@@ -86,7 +94,6 @@ class FactorBlockDesign:
         self.inverse = np.argsort(self.order)
         self._in_level = self.codes >= 0
         self._codes_safe = np.where(self._in_level, self.codes, self.m)
-        self._buffer: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -99,20 +106,17 @@ class FactorBlockDesign:
         gb = np.append(b[k:], 0.0)
         return eta + gb[self._codes_safe]
 
-    def crossprod(self, sw: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def crossprod(self, w: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r""":math:`X^\top W X` (upper triangle) and :math:`X^\top v`, by blocks (class notes)."""
         k, m = self.D.shape[1], self.m
-        w = sw * sw
-        if self._buffer is None:
-            self._buffer = np.empty((BLOCK_ROWS, k))
         A = np.zeros((k + m, k + m))
         rhs = np.empty(k + m)
         if k:
-            Add, rhs[:k] = weighted_crossprod_blocked(self.D, sw, u, self._buffer)
+            Add, rhs[:k] = weighted_gram(self.D, w, v)
             A[:k, :k] = Add
-        su = sw * u
         cs = self._codes_safe
         A[np.arange(k, k + m), np.arange(k, k + m)] = np.bincount(cs, w, minlength=m + 1)[:m]
-        rhs[k:] = np.bincount(cs, su, minlength=m + 1)[:m]
+        rhs[k:] = np.bincount(cs, v, minlength=m + 1)[:m]
         for j in range(k):
             A[j, k:] = np.bincount(cs, w * self.D[:, j], minlength=m + 1)[:m]
         # back to the original column order (upper triangle of the permuted matrix)
@@ -130,7 +134,7 @@ class FactorBlockDesign:
         return self.dense() * sw[:, None]
 
     def release(self) -> None:
-        self._buffer = None
+        """Drop work memory (nothing is kept between steps)."""
 
 
 #: Smallest indicator block worth the structured cross product.

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import linalg
 
 from pyglmm.errors import (
     ConvergenceWarning,
@@ -44,7 +45,9 @@ from pyglmm.glm.irls_steps import (
     stop_warnings,
 )
 from pyglmm.glm.warn import warn
-from pyglmm.glm.weighted_ls import aliased_columns, cholesky_upper
+from pyglmm.glm.weighted_ls import aliased_columns, cholesky_upper, crossprod_upper
+from pyglmm.glm.working import FamilyRows, RowState, family_rows
+from pyglmm.mixed.blas_threads import blas_threads
 
 _TEN_EPS = 10 * np.finfo(float).eps
 
@@ -69,6 +72,9 @@ class IRLSFit:
     y, prior_weights, n_trials : response, prior weights and binomial trials after
         ``family.initialize``
     history : list of (iteration, deviance, coefficients)
+    rows : FamilyRows
+        The per-row computations of the fit (:mod:`pyglmm.glm.working`), reused for
+        the null deviance.
     """
 
     coef: np.ndarray
@@ -89,29 +95,7 @@ class IRLSFit:
     null_deviance: float = float("nan")
     history: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
-
-
-def deviance_function(family: Family, y: np.ndarray, weights: np.ndarray):
-    r"""The total deviance :math:`D(\mu) = \sum_i d_i(y_i, \mu_i)` as a function of :math:`\mu`.
-
-    For a 0/1 binomial response :math:`d_i = -2 w_i \log\{\mu_i^{y_i}(1-\mu_i)^{1-y_i}\}`,
-    one logarithm per observation instead of R's general formula's two ``xlogy`` terms
-    (the same numbers up to rounding, 3 times faster); other families use
-    ``family.dev_resids``.
-    """
-    if family.name in ("binomial", "quasibinomial") and np.all((y == 0) | (y == 1)):
-        success = y == 1
-
-        def binary_deviance(mu: np.ndarray) -> float:
-            with np.errstate(divide="ignore"):
-                return float(-2 * np.sum(weights * np.log(np.where(success, mu, 1 - mu))))
-
-        return binary_deviance
-
-    def deviance(mu: np.ndarray) -> float:
-        return float(np.sum(family.dev_resids(y, mu, weights)))
-
-    return deviance
+    rows: FamilyRows | None = field(default=None, repr=False)
 
 
 def _warn(msg: str, category) -> None:
@@ -151,7 +135,44 @@ def fit_irls(
     Returns
     -------
     IRLSFit
+
+    Notes
+    -----
+    The per-row work (means, deviance, working weights) is done by
+    :func:`~pyglmm.glm.working.family_rows` (fast exact formulas for the canonical
+    logit and log links), the cross products by the design, its rows split between
+    the cores (:mod:`pyglmm.glm.row_threads`) with single-threaded BLAS.
     """
+    with blas_threads(1):
+        return _fit_irls(
+            X,
+            y,
+            family,
+            weights=weights,
+            offset=offset,
+            start=start,
+            etastart=etastart,
+            mustart=mustart,
+            control=control,
+            column_names=column_names,
+            warn=warn,
+        )
+
+
+def _fit_irls(
+    X,
+    y,
+    family: Family,
+    *,
+    weights,
+    offset,
+    start,
+    etastart,
+    mustart,
+    control,
+    column_names,
+    warn: bool,
+) -> IRLSFit:
     control = control or GLMControl()
     design = X if isinstance(X, DenseDesign | FactorBlockDesign) else DenseDesign(X)
     nobs, nvars = design.shape
@@ -169,36 +190,31 @@ def fit_irls(
         if warn:
             _warn(msg, category)
 
-    linkinv, dev_resids, mu_eta, variance = (
-        family.linkinv,
-        family.dev_resids,
-        family.mu_eta,
-        family.variance,
-    )
-    total_deviance = deviance_function(family, y, weights)
+    rows = family_rows(family, y, weights, offset)
+    zero_offset = rows.zero_offset
 
-    def valid(eta: np.ndarray, mu: np.ndarray) -> bool:
-        return family.valid_eta(eta) and family.valid_mu(mu)
+    def linear_predictor(beta: np.ndarray) -> np.ndarray:
+        eta = design.matvec(beta)
+        return eta if zero_offset else eta + offset
 
-    def eta_mu(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        eta = design.matvec(beta) + offset
-        return eta, linkinv(eta)
+    def state_at(beta: np.ndarray) -> RowState:
+        return rows.at(linear_predictor(beta))
 
-    def eta_mu_deviance(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        eta, mu = eta_mu(beta)
-        return eta, mu, total_deviance(mu)
+    def state_deviance(beta: np.ndarray) -> tuple[RowState, float]:
+        state = state_at(beta)
+        return state, rows.deviance(state)
 
     history: list = []
     if nvars == 0:
         eta = offset.copy()
         if not family.valid_eta(eta):
             raise PyglmmError("invalid linear predictor values in empty model")
-        mu = linkinv(eta)
+        mu = family.linkinv(eta)
         if not family.valid_mu(mu):
             raise PyglmmError("invalid fitted means in empty model")
-        dev = float(np.sum(dev_resids(y, mu, weights)))
-        me = mu_eta(eta)
-        w2 = weights * me**2 / variance(mu)
+        dev = float(np.sum(family.dev_resids(y, mu, weights)))
+        me = family.mu_eta(eta)
+        w2 = weights * me**2 / family.variance(mu)
         return IRLSFit(
             coef=np.zeros(0),
             aliased=np.zeros(0, dtype=bool),
@@ -229,10 +245,11 @@ def fit_irls(
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             eta = family.linkfun(mustart)
-    mu = linkinv(eta)
-    if not valid(eta, mu):
+    state = rows.at(eta)
+    if not rows.valid(state):
         raise PyglmmError("cannot find valid starting values: please specify some")
-    devold = total_deviance(mu)
+    devold = rows.deviance(state)
+    dev = devold
     boundary = conv = False
     tol = control.rank_tolerance
     keep: np.ndarray | None = None  # non-aliased columns (decided at the first step)
@@ -241,81 +258,57 @@ def fit_irls(
     U = np.zeros((0, 0))
     w2 = np.zeros(nobs)
     iteration = 0
-    positive_weights = weights > 0
     for iteration in range(1, control.maxit + 1):
-        varmu = variance(mu)
-        if np.any(np.isnan(varmu[positive_weights])):
-            raise PyglmmError("NAs in V(mu)")
-        if np.any(varmu[positive_weights] == 0):
-            raise PyglmmError("0s in V(mu)")
-        me = mu_eta(eta)
-        if np.any(np.isnan(me[positive_weights])):
-            raise PyglmmError("NAs in d(mu)/d(eta)")
-        good = positive_weights & (me != 0)
-        n_good = int(np.count_nonzero(good))
+        w_new, wz, n_good = rows.working(state, iteration)
         if n_good == 0:
             conv = False
             emit(f"no observations informative at iteration {iteration}")
             break
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = (eta - offset) + (y - mu) / me
-            w2 = weights * me**2 / varmu
-        if n_good < nobs:
-            z = np.where(good, z, 0.0)
-            w2 = np.where(good, w2, 0.0)
-        sw = np.sqrt(w2)
-        A, rhs = design.crossprod(sw, sw * z)
+        w2 = w_new
+        A, rhs = design.crossprod(w2, wz)
         U, suspicious = factor_crossproducts(A, keep)
         if keep is None and not suspicious:
             keep = np.ones(nvars, dtype=bool)
-        elif suspicious:
-            Xs_good = design.weighted_matrix(sw)[good]
-            keep = ~aliased_columns(Xs_good, tol)
-            sub = np.flatnonzero(keep)
-            U, _ = cholesky_upper(A[np.ix_(sub, sub)])
-            if U is None:
-                # ill-conditioned but of full rank by R's rule (tol on the norms of
-                # W^{1/2}X, not of X'WX): take the triangular factor from a QR instead
-                U = np.linalg.qr(Xs_good[:, sub], mode="r")
-        beta_new = solve_step(U, rhs, keep, nvars, nobs)
+        if suspicious:
+            keep, U, beta_new = suspicious_step(design, A, rhs, w2, wz, nobs, tol)
+        else:
+            beta_new = solve_step(U, rhs, keep, nvars, nobs)
         if not np.all(np.isfinite(beta_new)):
             conv = False
             emit(f"non-finite coefficients at iteration {iteration}")
             break
         beta = beta_new
-        eta = design.matvec(beta) + offset
-        mu = linkinv(eta)
-        dev = total_deviance(mu)
+        state, dev = state_deviance(beta)
         if control.trace:
             print(f"Deviance = {dev} Iterations - {iteration}")
         boundary = False
         if not np.isfinite(dev):
             require_previous_coefficients(coefold)
             emit("step size truncated due to divergence")
-            beta, (eta, mu, dev) = halve_step(
+            beta, (state, dev) = halve_step(
                 beta,
                 coefold,
-                (eta, mu, dev),
-                eta_mu_deviance,
-                lambda state: np.isfinite(state[2]),
+                (state, dev),
+                state_deviance,
+                lambda sd: np.isfinite(sd[1]),
                 maxit=control.maxit,
                 inner_loop=1,
             )
             boundary = True
-        if not valid(eta, mu):
+        if not rows.valid(state):
             require_previous_coefficients(coefold)
             emit("step size truncated: out of bounds")
-            beta, (eta, mu) = halve_step(
+            beta, state = halve_step(
                 beta,
                 coefold,
-                (eta, mu),
-                eta_mu,
-                lambda state: valid(*state),
+                state,
+                state_at,
+                rows.valid,
                 maxit=control.maxit,
                 inner_loop=2,
             )
             boundary = True
-            dev = total_deviance(mu)
+            dev = rows.deviance(state)
         if control.halve_on_increase and coefold is not None and dev > devold:
             # glm2-style: halve towards the previous coefficients until the deviance does
             # not increase; if it never does, stay at the previous coefficients
@@ -323,13 +316,11 @@ def fit_irls(
             while dev > devold and ii <= control.maxit:
                 ii += 1
                 beta = (beta + coefold) / 2
-                eta = design.matvec(beta) + offset
-                mu = linkinv(eta)
-                dev = total_deviance(mu) if valid(eta, mu) else np.inf
+                state = state_at(beta)
+                dev = rows.deviance(state) if rows.valid(state) else np.inf
             if dev > devold:
                 beta = coefold.copy()
-                eta = design.matvec(beta) + offset
-                mu = linkinv(eta)
+                state = state_at(beta)
                 dev = devold
             boundary = False
         history.append((iteration, dev, np.where(keep, beta, np.nan)))
@@ -340,9 +331,10 @@ def fit_irls(
         devold = dev
         coef = coefold = beta.copy()
     design.release()
+    eta, mu = state.eta, state.mu
     for message in stop_warnings(conv, boundary):
         emit(message)
-    if family.name == "binomial" and (np.any(mu > 1 - _TEN_EPS) or np.any(mu < _TEN_EPS)):
+    if family.name == "binomial" and (np.max(mu) > 1 - _TEN_EPS or np.min(mu) < _TEN_EPS):
         emit("glm.fit: fitted probabilities numerically 0 or 1 occurred", SeparationWarning)
         extreme = (mu > 1 - _TEN_EPS) | (mu < _TEN_EPS)
         exact = np.abs(y[extreme] - np.round(mu[extreme])) < 1e-8
@@ -354,14 +346,12 @@ def fit_irls(
                 "meaningless (they grow with the number of iterations)",
                 SeparationWarning,
             )
-    if family.name == "poisson" and np.any(mu < _TEN_EPS):
+    if family.name == "poisson" and np.min(mu) < _TEN_EPS:
         emit("glm.fit: fitted rates numerically 0 occurred", ConvergenceWarning)
     aliased = ~keep if keep is not None else np.zeros(nvars, dtype=bool)
     if np.any(aliased) and warn:
         _warn(aliased_message(aliased, column_names), RankDeficiencyWarning)
     coef = np.where(aliased, np.nan, coef)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        working_residuals = (y - mu) / mu_eta(eta)
     return IRLSFit(
         coef=coef,
         aliased=aliased,
@@ -372,7 +362,7 @@ def fit_irls(
         converged=conv,
         boundary=boundary,
         working_weights=w2,
-        working_residuals=working_residuals,
+        working_residuals=rows.working_residuals(state),
         chol=U,
         rank=int(np.count_nonzero(~aliased)),
         y=y,
@@ -380,7 +370,58 @@ def fit_irls(
         n_trials=n_trials,
         history=history,
         warnings=fit_warnings,
+        rows=rows,
     )
+
+
+def suspicious_step(
+    design: DenseDesign | FactorBlockDesign,
+    A: np.ndarray,
+    rhs: np.ndarray,
+    w: np.ndarray,
+    wz: np.ndarray,
+    nobs: int,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""One IRLS step when a Cholesky pivot of :math:`X^\top W X` is suspiciously small.
+
+    The columns of :math:`W^{1/2}X` that R's ``dqrdc2`` rule declares aliased are
+    dropped (:func:`~pyglmm.glm.weighted_ls.aliased_columns`). If the cross product of
+    the others still has a Cholesky factor, the step solves the normal equations with
+    it; if not (ill-conditioned but of full rank by R's rule, which puts ``tol`` on the
+    norms of :math:`W^{1/2}X`, not of :math:`X^\top W X`), :math:`\beta` minimises
+    :math:`\|W^{1/2}(z - X\beta)\|` by a Householder QR of the rows with positive weight,
+    backward stable like R's ``Cdqrls``. Aliased coefficients are zero.
+
+    Returns
+    -------
+    keep : (p,) bool
+        The non-aliased columns.
+    U : (r, r) array
+        Triangular factor with :math:`U^\top U = X^\top W X` over ``keep``.
+    beta : (p,) array
+    """
+    good = w > 0
+    sw = np.sqrt(w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        swz = np.where(good, wz / sw, 0.0)  # W^{1/2} z
+    Xs = design.weighted_matrix(sw)
+    Xs_good = Xs[good]
+    keep = ~aliased_columns(Xs_good, tol)
+    sub = np.flatnonzero(keep)
+    # the cross products again, from W^{1/2}X itself (dsyrk: exactly symmetric, and the
+    # rounding of R's and the Dask fit's sums of W^{1/2}x_i x_i^T W^{1/2})
+    A = crossprod_upper(Xs)
+    U, _ = cholesky_upper(A[np.ix_(sub, sub)])
+    if U is not None:
+        return keep, U, solve_step(U, Xs.T @ swz, keep, len(keep), nobs)
+    rank = len(sub)
+    if nobs < rank:
+        raise PyglmmError(f"X matrix has rank {rank}, but only {nobs} observations")
+    Q, U = np.linalg.qr(Xs_good[:, sub])
+    beta = np.zeros(len(keep))
+    beta[sub] = linalg.solve_triangular(U, Q.T @ swz[good])
+    return keep, U, beta
 
 
 def null_deviance(
@@ -392,13 +433,15 @@ def null_deviance(
     intercept: bool,
     control: GLMControl,
     offset_given: bool,
+    rows: FamilyRows | None = None,
 ) -> float:
     r"""Deviance of the null model, as R's ``glm``.
 
     Without an offset it is :math:`\sum_i d_i(y_i, \bar y_w)` with the weighted
     mean :math:`\bar y_w` (intercept) or :math:`g^{-1}(o)` (no intercept). With an
     offset and an intercept R fits the intercept-only model by IRLS, starting
-    from the fitted means of the full model.
+    from the fitted means of the full model. ``rows`` (:attr:`IRLSFit.rows` of the
+    fit) gives the fast deviance of the canonical links.
     """
     if intercept and offset_given and np.any(offset != 0):
         fit0 = fit_irls(
@@ -421,4 +464,10 @@ def null_deviance(
         wtdmu = np.sum(prior_weights * y) / np.sum(prior_weights)
     else:
         wtdmu = family.linkinv(offset)
+    if rows is not None:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            eta0 = family.linkfun(np.asarray(wtdmu, dtype=float))
+        state = rows.at(np.broadcast_to(eta0, y.shape).astype(float))
+        if state.fast:
+            return rows.deviance(state)
     return float(np.sum(family.dev_resids(y, wtdmu, prior_weights)))

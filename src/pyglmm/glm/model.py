@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from pyglmm.errors import DataWarning, FamilyError, PyglmmError
 from pyglmm.families import Family, NegativeBinomial, get_family
 from pyglmm.formula.frame import ModelFrame, formula_offset, model_frame
 from pyglmm.glm.coefficient_inference import (
+    LikelihoodCriteria,
     coefficient_inference,
     likelihood_criteria,
     summary_dispersion,
@@ -147,13 +149,11 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         self.dispersion = summary_dispersion(
             self.dispersion_estimated, self.df_resid, lambda: np.sum((w2 * wres**2)[w2 > 0])
         )
+        # Pearson's and Fletcher's dispersions: computed when first asked for (properties)
         mu, y, pw = fit.mu, fit.y, fit.prior_weights
-        self.pearson_chisq = pearson_chisq(y, mu, family, pw)
-        self.dispersion_pearson = pearson_dispersion(y, mu, family, self.df_resid, pw)
-        self.dispersion_fletcher = fletcher_dispersion(y, mu, family, self.df_resid, pw)
         self.dispersion_deviance = deviance_dispersion(self.deviance, self.df_resid)
 
-        # covariance, Wald tests and likelihood ------------------------------
+        # covariance, Wald tests and likelihood (logLik/AIC/BIC when first asked for) ------
         def family_aic() -> float:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -245,13 +245,55 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         self.se = inference.se
         self.statistic = inference.statistic
         self.p_values = inference.p_values
-        criteria = likelihood_criteria(
-            self.family, self.rank, self.nobs, family_aic, nb_loglik=nb_loglik
+        self._family_aic = family_aic
+        self._nb_loglik = nb_loglik
+
+    # ------------------------------------------------------------------ lazy statistics
+    # Sums over the rows that only some users read: computed at the first access and
+    # kept (functools.cached_property, so a subclass may also set them as attributes).
+    @cached_property
+    def _likelihood_criteria(self) -> LikelihoodCriteria:
+        return likelihood_criteria(
+            self.family, self.rank, self.nobs, self._family_aic, nb_loglik=self._nb_loglik
         )
-        self.loglik = criteria.loglik
-        self.aic = criteria.aic
-        self.df_loglik = criteria.df_loglik
-        self.bic = criteria.bic
+
+    @cached_property
+    def loglik(self) -> float:
+        """R's ``logLik`` (NaN for quasi families)."""
+        return self._likelihood_criteria.loglik
+
+    @cached_property
+    def aic(self) -> float:
+        r"""R's ``AIC``: :math:`-2\ell + 2k` (NaN for quasi families)."""
+        return self._likelihood_criteria.aic
+
+    @cached_property
+    def bic(self) -> float:
+        r"""R's ``BIC``: :math:`-2\ell + k\log n` (NaN for quasi families)."""
+        return self._likelihood_criteria.bic
+
+    @cached_property
+    def df_loglik(self) -> int:
+        """Number of parameters of ``logLik`` (:math:`p`, +1 for an estimated dispersion)."""
+        return self._likelihood_criteria.df_loglik
+
+    @cached_property
+    def pearson_chisq(self) -> float:
+        r"""Pearson's :math:`X^2 = \sum_i w_i (y_i - \hat\mu_i)^2 / V(\hat\mu_i)`."""
+        fit = self._fit
+        return pearson_chisq(fit.y, fit.mu, self.family, fit.prior_weights)
+
+    @cached_property
+    def dispersion_pearson(self) -> float:
+        r""":math:`X^2/(n-p)`."""
+        fit = self._fit
+        return pearson_dispersion(fit.y, fit.mu, self.family, self.df_resid, fit.prior_weights)
+
+    @cached_property
+    def dispersion_fletcher(self) -> float:
+        r"""Fletcher's :math:`\hat\phi_P/(1-\bar s)`."""
+        fit = self._fit
+        return fletcher_dispersion(fit.y, fit.mu, self.family, self.df_resid, fit.prior_weights)
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -614,6 +656,7 @@ def _fit_glm(
             frame.fixed.has_intercept,
             control,
             frame.offset_given,
+            rows=fit.rows,
         )
     return GeneralizedLinearModel(
         frame=frame,

@@ -49,35 +49,64 @@ def weighted_crossprod(X: np.ndarray, sw: np.ndarray, buffer: np.ndarray | None 
     return A, buffer
 
 
-#: Rows per block in :func:`weighted_crossprod_blocked` (a block of W^{1/2}X stays in cache).
-BLOCK_ROWS = 4096
+def crossprod_upper(M: np.ndarray) -> np.ndarray:
+    r"""Upper triangle of :math:`M^\top M` by ``dsyrk`` (exactly symmetric rounding)."""
+    if M.shape[1] == 0:
+        return np.zeros((0, 0))
+    M = np.ascontiguousarray(M, dtype=float)
+    return blas.dsyrk(1.0, M.T, trans=0, lower=0)
 
 
-def weighted_crossprod_blocked(
-    X: np.ndarray, sw: np.ndarray, u: np.ndarray, buffer: np.ndarray | None = None
+#: Rows per block in :func:`weighted_gram`: OpenBLAS multiplies a ``p x 2048`` by a
+#: ``2048 x p`` block about twice as fast (per flop) as ``p x 4096`` ones for ``p`` near 20.
+GRAM_BLOCK_ROWS = 2048
+
+
+def weighted_gram_rows(
+    X: np.ndarray, w: np.ndarray, v: np.ndarray, lo: int, hi: int, buffer: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Upper triangle of :math:`X^\top W X` and :math:`X^\top W^{1/2} u`, in row blocks.
+    r""":math:`\sum_{i=lo}^{hi-1} w_i x_i x_i^\top` and :math:`\sum_{i=lo}^{hi-1} v_i x_i`.
 
-    One pass over :math:`X`: each block :math:`B = W_b^{1/2} X_b` is formed in a
-    small buffer that stays in cache, accumulated by ``dsyrk`` (:math:`A \mathrel{+}= B^\top B`)
-    and ``dgemv`` (:math:`r \mathrel{+}= B^\top u_b`). About three times faster than
-    forming :math:`W^{1/2}X` whole for :math:`n = 10^6`, and no :math:`n \times p` temporary.
+    In blocks of :data:`GRAM_BLOCK_ROWS` rows: :math:`B = W_b X_b` in a buffer that stays
+    in cache, then the general product :math:`B^\top X_b` (not ``dsyrk``: for a handful
+    of columns OpenBLAS's ``dgemm`` kernels are twice as fast as its ``dsyrk`` although
+    they compute both triangles) and :math:`v_b^\top X_b`.
     """
-    n, p = X.shape
-    A = np.zeros((p, p), order="F")
+    p = X.shape[1]
+    rows = GRAM_BLOCK_ROWS
+    if buffer is None or buffer.shape[0] < min(rows, hi - lo) or buffer.shape[1] != p:
+        buffer = np.empty((min(rows, max(hi - lo, 1)), p))
+    A = np.zeros((p, p))
     r = np.zeros(p)
+    part = np.empty((p, p))
+    for start in range(lo, hi, rows):
+        stop = min(start + rows, hi)
+        Xb = X[start:stop]
+        B = buffer[: stop - start]
+        np.multiply(Xb, w[start:stop, None], out=B)
+        np.matmul(B.T, Xb, out=part)
+        A += part
+        r += v[start:stop] @ Xb
+    return A, r
+
+
+def weighted_gram(X: np.ndarray, w: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`X^\top W X` (both triangles) and :math:`X^\top v`, with :math:`W = \mathrm{diag}(w)`.
+
+    The rows are split between threads (:mod:`pyglmm.glm.row_threads`), each summing
+    its range with :func:`weighted_gram_rows` and single-threaded BLAS; the partial sums
+    are added in a fixed order.
+    """
+    from pyglmm.glm.row_threads import map_row_ranges, row_ranges
+
+    n, p = X.shape
     if p == 0:
-        return np.zeros((0, 0)), r
-    rows = BLOCK_ROWS
-    if buffer is None or buffer.shape != (rows, p):
-        buffer = np.empty((rows, p))
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        m = stop - start
-        B = buffer[:m]
-        np.multiply(X[start:stop], sw[start:stop, None], out=B)
-        A = blas.dsyrk(1.0, B.T, beta=1.0, c=A, trans=0, lower=0, overwrite_c=1)
-        r += B.T @ u[start:stop]
+        return np.zeros((0, 0)), np.zeros(0)
+    parts = map_row_ranges(lambda lo, hi: weighted_gram_rows(X, w, v, lo, hi), row_ranges(n))
+    A, r = parts[0]
+    for A_part, r_part in parts[1:]:
+        A = A + A_part
+        r = r + r_part
     return A, r
 
 
