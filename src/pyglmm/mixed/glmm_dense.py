@@ -50,6 +50,14 @@ _MAX_NQQ_MULTI = 4_000_000
 ETA_TOL = 1e-7
 
 
+def _slack(pdev: float) -> float:
+    """Tolerance of the step-halving test ``pdev_new <= pdev + slack``: the penalized
+    deviance carries rounding errors well above lme4's ``1e-15`` relative slack (the unit
+    deviances ``μ − yη + c`` cancel for large Poisson means), and a Newton step must not be
+    halved for them."""
+    return 1e-11 * abs(pdev) + 1e-12
+
+
 def _chol_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``(LLᵀ)^{-1}b`` for a lower Cholesky factor ``L`` (LAPACK's ``dpotrs`` directly: for
     these small systems scipy's ``cho_solve`` checks cost more than the solve)."""
@@ -279,7 +287,15 @@ class DenseLaplace:
                 eta_c = base + self._zlu(lam, cand)
                 mu_c, dev_c = dev_from_eta(eta_c)
                 pdev_c = dev_c + float(cand @ cand)
-                if pdev_c <= pdev * (1 + 1e-15) + 1e-12:  # False for NaN
+                if step == 1.0:
+                    deta = float(np.abs(eta_c - eta).max())
+                    if deta < ETA_TOL and math.isfinite(pdev_c):
+                        # a full Newton step this small lands on the modes (quadratic
+                        # convergence): taken whatever the rounding errors of the penalized
+                        # deviance (~1e-7 absolute with Poisson means ~1e7) say
+                        converged = True
+                        break
+                if pdev_c <= pdev + _slack(pdev):  # False for NaN
                     break
                 step *= 0.5
             else:
@@ -287,10 +303,9 @@ class DenseLaplace:
                     "PIRLS step-halvings failed to reduce the penalized deviance "
                     f"(at theta = {np.array2string(np.asarray(theta), precision=4)})"
                 )
-            deta = float(np.abs(eta_c - eta).max())
+            # (a step halved because rounding errors hid its decrease is never taken for
+            # convergence: it says nothing about the distance to the modes)
             u, eta, mu, dev, pdev = cand, eta_c, mu_c, dev_c, pdev_c
-            if deta < ETA_TOL:
-                converged = True
         else:
             raise PirlsError(f"PIRLS did not converge in {maxit} iterations")
         self.u, self.beta = u, np.array(beta, dtype=float)
@@ -367,7 +382,12 @@ class DenseLaplace:
                 eta_c = self._linear(cb_) + self._zlu(lam, cu_)
                 mu_c, dev_c = dev_from_eta(eta_c)
                 pdev_c = dev_c + float(cu_ @ cu_)
-                if math.isfinite(pdev_c) and pdev_c <= pdev * (1 + 1e-15) + 1e-12:
+                if step == 1.0 and not first:
+                    deta = float(np.abs(eta_c - eta).max())
+                    if deta < eta_tol and math.isfinite(pdev_c):
+                        converged = True  # as in modes(): a tiny full Newton step
+                        break
+                if math.isfinite(pdev_c) and pdev_c <= pdev + _slack(pdev):
                     break
                 step *= 0.5
             else:
@@ -375,11 +395,8 @@ class DenseLaplace:
                     "PIRLS step-halvings failed to reduce the penalized deviance "
                     f"(at theta = {np.array2string(theta, precision=4)})"
                 )
-            deta = float(np.abs(eta_c - eta).max()) if not first else math.inf
             first = False
             u, beta, eta, mu, dev, pdev = cu_, cb_, eta_c, mu_c, dev_c, pdev_c
-            if deta < eta_tol:
-                converged = True
         else:
             hint = ""
             if self.binomial and np.mean((mu < 1e-8) | (mu > 1 - 1e-8)) > 0.05:
@@ -685,7 +702,7 @@ class DenseLaplace:
             u_at = self.u
             # the deviance carries rounding errors of ~1e-12 relative (sums over many rows);
             # a decrement near them cannot be resolved by the line search
-            if dec < max(dec_tol, 1e-11 * abs(v)):
+            if dec < max(dec_tol, 1e-12 * abs(v)):
                 converged = True
                 msg = "converged (Newton decrement)"
                 xn = x + step
