@@ -84,8 +84,8 @@ def _pair_keys(
     ri: np.ndarray, qi: int, rj: np.ndarray | None, qj: int, ncol: int, col0: int = 0
 ) -> np.ndarray:
     """Flat keys ``row · ncol + col`` with ``row = ri·qi + a``, ``col = col0 + rj·qj + b``
-    for every observation and every ``(a, b)`` (observation-major, then ``a``, ``b``;
-    ``rj=None``: a single level)."""
+    for every observation and every ``(a, b)`` (``(a, b)``-major, then observations:
+    long inner loops; ``rj=None``: a single level)."""
     base = ri.astype(np.int64, copy=False) * (qi * ncol)
     if col0:
         base += col0
@@ -94,14 +94,19 @@ def _pair_keys(
     if qi == 1 and qj == 1:
         return base
     offs = (np.arange(qi)[:, None] * ncol + np.arange(qj)[None, :]).reshape(-1)
-    return (base[:, None] + offs[None, :]).reshape(-1)
+    return (offs[:, None] + base[None, :]).reshape(-1)
 
 
 def _pair_values(zi: np.ndarray, zj: np.ndarray) -> np.ndarray:
     """``zi[:, a] · zj[:, b]`` in the order of :func:`_pair_keys`."""
     if zi.shape[1] == 1 and zj.shape[1] == 1:
         return zi[:, 0] * zj[:, 0]
-    return (zi[:, :, None] * zj[:, None, :]).reshape(-1)
+    # columns as contiguous rows first: products over long contiguous inner loops
+    zjT = np.ascontiguousarray(zj.T)
+    if zi.shape[1] == 1:
+        return (zjT * zi[:, 0]).reshape(-1)
+    ziT = np.ascontiguousarray(zi.T)
+    return (ziT[:, None, :] * zjT[None, :, :]).reshape(-1)
 
 
 def _cross_dense(
