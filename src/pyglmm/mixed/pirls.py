@@ -414,6 +414,7 @@ class Pirls:
         factor = None
         fresh = False  # whether `factor` is at the current state's weights
         prev_deta = math.inf
+        noise_floor = False  # a tiny full Newton step did not lower pdev (rounding level)
         for _it in range(self.maxit):
             W, r = resp.working(eta, mu)
             self._working_at = (eta, W, r)
@@ -474,6 +475,20 @@ class Pirls:
                 with np.errstate(all="ignore"):
                     mu_c, dev_c = resp.dev_from_eta(eta_c)
                     pdev_c = dev_c + float(cand.u0 @ cand.u0 + cand.ur @ cand.ur)
+                if (
+                    step == 1.0
+                    and fresh
+                    and self.canonical
+                    and math.isfinite(pdev)
+                    and math.isfinite(pdev_c)
+                    and float(np.max(np.abs(eta_c - eta))) < max(self.eta_tol, 1e-6)
+                ):
+                    # a full Newton step this small lands on the modes (to ~1e-12): taken
+                    # whatever the rounding errors of the penalized deviance say (the unit
+                    # deviances μ − yη + c cancel for large Poisson means: ~1e-7 absolute
+                    # at μ ~ 1e7); if it did not lower pdev, PIRLS is at its rounding level
+                    noise_floor = not pdev_c < pdev
+                    break
                 if math.isfinite(pdev_c) and pdev_c <= pdev * (1 + 1e-15) + 1e-12:
                     break
                 if not fresh:
@@ -495,7 +510,12 @@ class Pirls:
                 # canonical link: after a Newton step of 1e-4 the modes are within ~1e-8;
                 # otherwise Fisher scoring converges linearly: the step and the change of the
                 # penalized deviance must both be negligible
-                if deta < self.eta_tol and (self.canonical or change < self.tol):
+                # (for the canonical links only after a full step: a step halved because
+                # rounding errors hid its decrease says nothing about the distance to the modes)
+                full = step == 1.0 or not self.canonical
+                if deta < self.eta_tol and full and (self.canonical or change < self.tol):
+                    converged = True
+                elif noise_floor and step == 1.0:
                     converged = True
             else:
                 # linear convergence at rate ρ = deta/prev: error ≈ ρ/(1−ρ)·deta
