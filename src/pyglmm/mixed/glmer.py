@@ -23,6 +23,7 @@ compute it (``n < 10 000`` and a non-singular fit), otherwise from ``R_X``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -991,6 +992,9 @@ def _fit(
             opt = OptResult(opt2.x, opt2.fun, opt.nevals + opt2.nevals, opt2.status, "")
         else:
             opt.nevals += opt2.nevals
+        if use_grad:
+            with pirls.precise() if n < 10_000 else contextlib.nullcontext():
+                opt = _escape_bounds(lambda x, low: _lbfgs(pirls, x, low, ntheta), opt, lo, ntheta)
         theta, beta = opt.x[:ntheta], opt.x[ntheta:]
         if calc_derivs is None:
             calc_derivs = n < 10_000
@@ -1113,6 +1117,17 @@ def _fit_dense(
                     "PIRLS failed at every parameter value tried (the model may be degenerate: "
                     "check for complete separation)"
                 )
+            kept = (opt, g, dense._u_opt)
+            opt = _escape_bounds(lambda x, low: dense.minimize(x, low)[0], opt, lo, ntheta)
+            if opt is kept[0]:
+                g, dense._u_opt = kept[1], kept[2]
+                dense.u = dense._u_opt[0]
+            else:
+                # |θ| of the unbounded run: the modes and derivatives there
+                dense.u = np.zeros(dense.q)
+                dense.modes(opt.x[:ntheta], opt.x[ntheta:])
+                g = dense.gradient()
+                dense._u_opt = (dense.u, dense.sensitivity())
         if calc_derivs is None:
             calc_derivs = n < 10_000
         want = bool(calc_derivs) and not is_singular(opt.x[:ntheta], lower)
@@ -1207,6 +1222,28 @@ def _finish(
             stacklevel=warn_level + 1,
         )
     return model
+
+
+def _escape_bounds(run, opt: OptResult, lower: np.ndarray, ntheta: int) -> OptResult:
+    """Scalar terms: the deviance is even in each ``θ_k`` (its sign flips the signs of the
+    term's modes only), so ``θ_k = 0`` is always stationary and L-BFGS-B can stop on that bound
+    ("projected gradient 0") although the optimum is inside.  When it ends there, run it again
+    without bounds on θ (from ``θ_k = 0.1``) and keep ``|θ|`` if that is better.  ``run(x0,
+    lower)`` returns an :class:`OptResult`."""
+    th = opt.x[:ntheta]
+    trapped = np.isfinite(lower[:ntheta]) & (th <= lower[:ntheta] + 1e-10)
+    if not trapped.any():
+        return opt
+    xs = opt.x.copy()
+    xs[:ntheta] = np.where(trapped, lower[:ntheta] + 0.1, th)
+    free = lower.copy()
+    free[:ntheta] = -np.inf
+    res = run(xs, free)
+    if not res.fun < opt.fun:
+        return OptResult(opt.x, opt.fun, opt.nevals + res.nevals, opt.status, opt.message)
+    x = res.x.copy()
+    x[:ntheta] = np.abs(x[:ntheta])
+    return OptResult(x, res.fun, opt.nevals + res.nevals, res.status, res.message)
 
 
 def _stage1_se(pirls: Pirls, theta: np.ndarray) -> np.ndarray:
