@@ -475,13 +475,15 @@ class BlockedCholesky:
         q0 = bl.q0
         rhs = (bl.Ry - self._RT_op @ v).reshape(-1, q0)
         lam0 = self.lambdas[0]
-        rhs = rhs @ lam0  # rows: λ₀ᵀ r_l
         if q0 == 1:
-            u0 = rhs / self.T00[:, 0, :]
+            l0 = lam0[0, 0]
+            u0 = (rhs[:, 0] * l0 / self.T00[:, 0, 0])[:, None]
+            bs[0] = u0 * l0
         else:
+            rhs = rhs @ lam0  # rows: λ₀ᵀ r_l
             u0 = np.linalg.solve(self.T00, rhs[:, :, None])[:, :, 0]
+            bs[0] = u0 @ lam0.T
         us[0] = u0
-        bs[0] = u0 @ lam0.T
         return beta, self._split(us), self._split(bs)
 
     def _solution(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
@@ -679,21 +681,22 @@ class BlockedCholesky:
         xp = np.zeros(b.m)  # padded with the y column: whole-array products, no copies
         xp[:m1] = xr
         crest = Arr[:mz, m1] - (Arr @ xp)[:mz] - Rb0[:mz]
-        # U[:, k] = [Z X]ᵀ Z_k c_k: top rows Z0ᵀ, then [Z_rest X]ᵀ
+        # U[:, k] = [Z X]ᵀ Z_k c_k: top rows Z0ᵀ (kept transposed, K × ℓ₀: long
+        # contiguous rows), then [Z_rest X]ᵀ
         n0 = b.n0
-        top = np.empty((n0, K))
+        topT = np.empty((K, n0))
         rest = np.empty((m1, K))
-        top[:, 0] = a00 * c0
+        topT[0] = a00 * c0
         rest[:, 0] = R @ c0
         if K > 1:
             E = np.zeros((b.m, K - 1))
             for j, sl in enumerate(b.rest_slices):
                 E[sl, j] = crest[sl]
-            top[:, 1:] = self._RT_op @ E[:m1]
+            topT[1:] = (self._RT_op @ E[:m1]).T
             rest[:, 1:] = (Arr @ E)[:m1]
         # v_jᵀ v_k = c_jᵀ (Z_jᵀ Z_k c_k)
         vv = np.empty((K, K))
-        vv[0] = c0 @ top
+        vv[0] = topT @ c0
         cc = np.empty(K)
         cc[0] = c0 @ c0
         for j, sl in enumerate(b.rest_slices, start=1):
@@ -704,13 +707,13 @@ class BlockedCholesky:
         th0 = theta[0]
         T = self.T00[:, 0, 0]
         Wl = self.W[:, 0, 0]
-        a0 = th0 * top
-        ww = (a0 / T[:, None]).T @ a0
+        a0T = th0 * topT
+        ww = (a0T / T) @ a0T.T
         s = np.ones(m1)
         for sl, th in zip(b.rest_slices, theta[1:], strict=True):
             s[sl] = th
         rhs = np.zeros((b.m, K))  # a zero last row: L_rr whole, rows :m1 unaffected
-        rhs[:m1] = (rest - R @ (Wl[:, None] * top)) * s[:, None]
+        rhs[:m1] = (rest - R @ (Wl * topT).T) * s[:, None]
         wr = trsolve(self.Lrr, rhs, lower=True)[:m1]
         ww += wr.T @ wr
         vmv = vv - ww
