@@ -13,12 +13,23 @@ The fit follows lme4's ``glmer``:
    term only) of ``(θ, β)`` is minimised jointly, PIRLS giving ``ũ(θ, β)``: L-BFGS-B
    with the analytic gradient (:mod:`pyglmm.mixed.glmm_gradient`; scalar terms, canonical
    binomial/Poisson links), BOBYQA otherwise; a second run from the optimum polishes it.
+   The deviance is even in each scalar ``θ_k``, so a run that stops on ``θ_k = 0`` is
+   repeated without that bound (:func:`_escape_bounds`).
+3. **Small models** with scalar terms and a canonical link (``n < 10 000``, few
+   random-effects columns) go through the dense engine :mod:`pyglmm.mixed.glmm_dense`
+   (a few numpy calls per PIRLS iteration): stage 1 is its joint PIRLS at ``θ = 1``;
+   with one term, one EM step for θ and then Newton's method with the *exact* Hessian of
+   the Laplace deviance (θ unbounded, ``|θ|`` reported), that Hessian also giving the
+   convergence checks and the standard errors; with several terms one L-BFGS-B run, the
+   central-difference Hessian of the analytic gradient and one Newton step with it.
 
 Reported quantities are lme4's: ``objective`` (``-2 logLik``, the optimum of the
 deviance function), ``deviance`` (``Σ`` squared deviance residuals, lme4's
 ``deviance()`` for GLMMs), ``loglik``, ``aic``/``bic`` from the objective, standard
-errors from the finite-difference Hessian of the stage-2 objective when lme4 would
-compute it (``n < 10 000`` and a non-singular fit), otherwise from ``R_X``.
+errors from the Hessian of the stage-2 objective (finite differences of the gradient, or
+exact on the one-term dense path) when lme4 would compute it (``n < 10 000`` and a
+non-singular fit), otherwise from ``R_X``.  The pandas views (``fixef``, ``se``,
+``vcov``, ``vcov_rx``) are built on first use.
 """
 
 from __future__ import annotations
