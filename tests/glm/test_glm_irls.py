@@ -222,3 +222,18 @@ def test_halving_on_deviance_increase_converges_where_r_oscillates(ceb):
     assert m.converged
     assert np.all(np.diff(m.history["deviance"]) <= 1e-9)
     assert m.deviance < ref["deviance"]
+
+
+def test_response_checks_with_missing_values():
+    from pyglmm.glm.model import _all_integers, _any_outside, check_response
+
+    y = np.array([np.nan, 2.0, 0.5])
+    assert _any_outside(y, 0.0, 1.0) and not _any_outside(y, 0.0, np.inf)
+    assert not _any_outside(np.zeros(0), 0.0, 1.0)
+    assert _all_integers(np.array([0.0, 3.0])) and not _all_integers(y)
+    with pytest.raises(FamilyError, match="0 <= y <= 1"):
+        check_response(get_family("binomial"), y, None)
+    with pytest.raises(FamilyError, match="negative values"):
+        check_response(get_family("poisson"), np.array([np.nan, -1.0]), None)
+    with pytest.warns(DataWarning, match="non-integer counts"):
+        check_response(get_family("poisson"), np.array([np.nan, 1.0]), None)

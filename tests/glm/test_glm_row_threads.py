@@ -17,14 +17,12 @@ def threads():
     row_threads.set_row_threads(None)
 
 
-def test_row_ranges_cover_the_rows_once(threads):
-    threads(3)
+def test_row_chunks_cover_the_rows_once():
     for n in (0, 1, 10, 40_000, 100_001):
-        ranges = row_threads.row_ranges(n, min_rows=10_000)
-        assert ranges[0][0] == 0 and ranges[-1][1] == n
-        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
-        assert len(ranges) <= 3
-    assert len(row_threads.row_ranges(15_000, min_rows=10_000)) == 1
+        chunks = row_threads.row_chunks(n, 10_000)
+        assert chunks[0][0] == 0 and chunks[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
+        assert all(hi - lo <= 10_000 for lo, hi in chunks)
 
 
 def test_thread_count_settings(threads, monkeypatch):
@@ -42,10 +40,36 @@ def test_thread_count_settings(threads, monkeypatch):
         threads(0)
 
 
-def test_map_row_ranges_keeps_the_order(threads):
-    threads(4)
-    ranges = [(0, 3), (3, 7), (7, 8), (8, 20)]
-    assert row_threads.map_row_ranges(lambda lo, hi: (lo, hi), ranges) == ranges
+@pytest.mark.parametrize("n_threads", [1, 2, 4])
+def test_map_row_chunks_keeps_the_order(threads, n_threads):
+    threads(n_threads)
+    out = row_threads.map_row_chunks(lambda lo, hi: (lo, hi), 95, chunk_rows=10)
+    assert out == row_threads.row_chunks(95, 10)
+
+
+def test_map_row_chunks_raises_the_work_error(threads):
+    threads(2)
+
+    def work(lo, hi):
+        if lo == 30:
+            raise RuntimeError("chunk 30")
+        return lo
+
+    with pytest.raises(RuntimeError, match="chunk 30"):
+        row_threads.map_row_chunks(work, 100, chunk_rows=10)
+
+
+def test_weighted_gram_is_the_same_whatever_the_threads(threads):
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((70_000, 5))
+    w, v = rng.random(70_000), rng.standard_normal(70_000)
+    results = []
+    for n_threads in (1, 2, 3):
+        threads(n_threads)
+        results.append(weighted_gram(X, w, v))
+    for A, r in results[1:]:
+        np.testing.assert_array_equal(A, results[0][0])
+        np.testing.assert_array_equal(r, results[0][1])
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyglmm.glm.row_threads import map_row_ranges, row_ranges
+from pyglmm.glm.row_threads import CHUNK_ROWS, map_row_chunks, row_threads
 from pyglmm.glm.weighted_ls import weighted_gram
 
 
@@ -33,16 +33,15 @@ class DenseDesign:
         return self.X.shape
 
     def matvec(self, beta: np.ndarray) -> np.ndarray:
-        r""":math:`X\beta` (row ranges in threads, :mod:`pyglmm.glm.row_threads`)."""
+        r""":math:`X\beta` (row chunks in threads, :mod:`pyglmm.glm.row_threads`)."""
         n, p = self.X.shape
         if p == 0:
             return np.zeros(n)
-        ranges = row_ranges(n)
-        if len(ranges) == 1:
+        if n <= CHUNK_ROWS or row_threads() == 1:
             return self.X @ beta
         eta = np.empty(n)
         X = self.X
-        map_row_ranges(lambda lo, hi: np.matmul(X[lo:hi], beta, out=eta[lo:hi]), ranges)
+        map_row_chunks(lambda lo, hi: np.matmul(X[lo:hi], beta, out=eta[lo:hi]), n)
         return eta
 
     def crossprod(self, w: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -480,12 +480,12 @@ def check_response(family: Family, y: np.ndarray, weights: np.ndarray | None) ->
     y = np.asarray(y, dtype=float)
     name = family.name
     if name in ("poisson", "negative.binomial"):
-        if np.any(y < 0):
+        if _any_outside(y, 0.0, np.inf):
             raise FamilyError(
                 f"negative values are not allowed for the {name} family (counts); "
                 f"found {int(np.sum(y < 0))}"
             )
-        if np.any(y != np.round(y)):
+        if not _all_integers(y):
             warn(
                 f"non-integer counts in a {name} model: the fit uses the score equations "
                 "(quasi-likelihood), the log-likelihood and AIC extend dpois through lgamma",
@@ -500,15 +500,29 @@ def check_response(family: Family, y: np.ndarray, weights: np.ndarray | None) ->
         if y.ndim == 2:
             counts = y
         else:
-            if np.any((y < 0) | (y > 1)):
+            if _any_outside(y, 0.0, 1.0):
                 raise FamilyError(
                     "binomial response values must be 0 <= y <= 1 (proportions with weights, "
                     "or use cbind(successes, failures))"
                 )
-            w = np.ones(len(y)) if weights is None else weights
-            counts = w * y
-        if np.any(np.abs(counts - np.round(counts)) > 1e-7):
+            counts = y if weights is None else weights * y
+        if not _all_integers(counts) and np.any(np.abs(counts - np.round(counts)) > 1e-7):
             warn("non-integer #successes in a binomial glm!", DataWarning)
+
+
+def _any_outside(values: np.ndarray, lower: float, upper: float) -> bool:
+    """Whether some value is below ``lower`` or above ``upper`` (NaN is neither)."""
+    if values.size == 0:
+        return False
+    lo, hi = np.min(values), np.max(values)
+    if np.isnan(lo) or np.isnan(hi):  # min/max propagate NaN: compare elementwise
+        return bool(np.any((values < lower) | (values > upper)))
+    return bool(lo < lower or hi > upper)
+
+
+def _all_integers(values: np.ndarray) -> bool:
+    """Whether every value is an integer (NaN is not); two vector passes."""
+    return bool(np.array_equal(values, np.round(values)))
 
 
 #: The names (lower case, without spaces) that ask for the negative binomial family.

@@ -8,12 +8,14 @@ core without the spin-waiting of multithreaded OpenBLAS on tiny ``p x p`` output
 which loses badly on a busy machine. A thread that finds its core busy simply runs
 later: the result is the same, only slower.
 
-The partial results are combined in a fixed order, so a fit is deterministic for a
-given number of threads.
+The rows are cut into chunks that depend on the number of rows only, and the partial
+results are combined in chunk order, so a fit gives the same numbers whatever the
+number of threads.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -22,8 +24,9 @@ from typing import TypeVar
 
 Result = TypeVar("Result")
 
-#: Rows below which a range is not split further (the threads' overhead is ~50 µs).
-MIN_ROWS_PER_THREAD = 16_384
+#: Rows per chunk of :func:`map_row_chunks` (a thread takes one chunk at a time; the
+#: threads' overhead is some 10 µs a chunk).
+CHUNK_ROWS = 16_384
 
 #: Most threads used for one sum (beyond this the memory bandwidth is the limit).
 MAX_THREADS = 8
@@ -68,12 +71,12 @@ def row_threads() -> int:
     return max(1, min(limit if limit is not None else cores, cores, MAX_THREADS))
 
 
-def row_ranges(n: int, *, min_rows: int = MIN_ROWS_PER_THREAD) -> list[tuple[int, int]]:
-    """Split ``range(n)`` into at most :func:`row_threads` contiguous ranges of at least
-    ``min_rows`` rows each (one range when ``n`` is small)."""
-    k = max(1, min(row_threads(), n // max(min_rows, 1)))
-    bounds = [n * i // k for i in range(k + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in range(k)]
+def row_chunks(n: int, chunk_rows: int = CHUNK_ROWS) -> list[tuple[int, int]]:
+    """``range(n)`` cut into consecutive chunks of ``chunk_rows`` rows (the last shorter).
+
+    The cut depends on ``n`` only, not on the number of threads, so sums over chunks
+    added in chunk order are the same numbers whatever the threads."""
+    return [(lo, min(lo + chunk_rows, n)) for lo in range(0, n, chunk_rows)] or [(0, 0)]
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
@@ -87,14 +90,32 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def map_row_ranges(
-    work: Callable[[int, int], Result], ranges: list[tuple[int, int]]
+def map_row_chunks(
+    work: Callable[[int, int], Result], n: int, chunk_rows: int = CHUNK_ROWS
 ) -> list[Result]:
-    """``[work(lo, hi) for lo, hi in ranges]``, the first range in the calling thread and
-    the others in worker threads (``work`` must release the GIL to gain anything)."""
-    if len(ranges) == 1:
-        return [work(*ranges[0])]
-    pool = _executor(len(ranges) - 1)
-    futures = [pool.submit(work, lo, hi) for lo, hi in ranges[1:]]
-    first = work(*ranges[0])
-    return [first, *(f.result() for f in futures)]
+    """``[work(lo, hi) for lo, hi in row_chunks(n, chunk_rows)]``, the chunks shared out
+    between the calling thread and :func:`row_threads` ``- 1`` worker threads.
+
+    Each thread takes the next chunk not yet taken, so a thread whose core is busy
+    simply does fewer chunks (no thread waits for a fixed share of a slow one). The
+    results are returned in chunk order. ``work`` must release the GIL (numpy ufuncs
+    and BLAS do) for the threads to gain anything.
+    """
+    chunks = row_chunks(n, chunk_rows)
+    threads = min(row_threads(), len(chunks))
+    if threads == 1:
+        return [work(lo, hi) for lo, hi in chunks]
+    results: list = [None] * len(chunks)
+    taken = itertools.count()  # next() on it is atomic under the GIL
+
+    def drain() -> None:
+        while (i := next(taken)) < len(chunks):
+            results[i] = work(*chunks[i])
+
+    futures = [_executor(threads - 1).submit(drain) for _ in range(threads - 1)]
+    try:
+        drain()
+    finally:
+        for future in futures:
+            future.result()
+    return results

@@ -93,20 +93,20 @@ def weighted_gram_rows(
 def weighted_gram(X: np.ndarray, w: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r""":math:`X^\top W X` (both triangles) and :math:`X^\top v`, with :math:`W = \mathrm{diag}(w)`.
 
-    The rows are split between threads (:mod:`pyglmm.glm.row_threads`), each summing
-    its range with :func:`weighted_gram_rows` and single-threaded BLAS; the partial sums
-    are added in a fixed order.
+    The rows are cut into chunks (:func:`~pyglmm.glm.row_threads.map_row_chunks`) summed
+    by :func:`weighted_gram_rows` in threads with single-threaded BLAS; the chunks' sums
+    are added in chunk order.
     """
-    from pyglmm.glm.row_threads import map_row_ranges, row_ranges
+    from pyglmm.glm.row_threads import map_row_chunks
 
     n, p = X.shape
     if p == 0:
         return np.zeros((0, 0)), np.zeros(0)
-    parts = map_row_ranges(lambda lo, hi: weighted_gram_rows(X, w, v, lo, hi), row_ranges(n))
+    parts = map_row_chunks(lambda lo, hi: weighted_gram_rows(X, w, v, lo, hi), n)
     A, r = parts[0]
     for A_part, r_part in parts[1:]:
-        A = A + A_part
-        r = r + r_part
+        A += A_part
+        r += r_part
     return A, r
 
 
