@@ -109,6 +109,8 @@ def test_other_families_and_subclasses_use_the_family_functions():
         pass
 
     assert type(family_rows(MyBinomial(), y, w, o)) is FamilyRows
+    negative = np.array([1.0, -1.0, 1.0])
+    assert type(family_rows(get_family("poisson"), y, negative, o)) is FamilyRows
     assert isinstance(family_rows(get_family("quasipoisson"), y, w, o), LogRows)
     assert isinstance(family_rows(get_family("quasibinomial"), y, w, o), LogitRows)
 

@@ -24,6 +24,7 @@ from pyglmm.errors import DataWarning, FamilyError, PyglmmError
 from pyglmm.families import Family, NegativeBinomial, get_family
 from pyglmm.formula.frame import ModelFrame, formula_offset, model_frame
 from pyglmm.glm.coefficient_inference import (
+    CoefficientInference,
     LikelihoodCriteria,
     coefficient_inference,
     likelihood_criteria,
@@ -202,7 +203,8 @@ class GeneralizedLinearModel(DiagnosticsMixin):
 
         Sets ``aliased``, ``rank``, ``iterations``, ``converged``, ``boundary``,
         ``deviance``, ``null_deviance``, ``fit_warnings``, ``intercept``, ``df_null``,
-        ``df_resid`` (rows with positive weight minus the rank), ``coef`` and ``history``.
+        ``df_resid`` (rows with positive weight minus the rank) and ``coef`` (``history``
+        is built from ``fit.history`` when first read).
         Needs ``frame``, ``column_names`` and ``nobs``.
         """
         names = self.column_names
@@ -218,39 +220,68 @@ class GeneralizedLinearModel(DiagnosticsMixin):
         self.intercept = bool(self.frame.fixed.has_intercept)
         self.df_null = n_ok - int(self.intercept)
         self.df_resid = n_ok - self.rank
-        self.coef = pd.Series(fit.coef, index=names, name="coef")
-        self.history = pd.DataFrame(
-            [[it, dev, *coefs] for it, dev, coefs in fit.history],
-            columns=["iteration", "deviance", *names],
+        self.coef = pd.Series(fit.coef, index=pd.Index(names), name="coef")
+
+    @cached_property
+    def history(self) -> pd.DataFrame:
+        """One row per IRLS iteration: ``iteration``, ``deviance`` and the coefficients."""
+        return pd.DataFrame(
+            [[it, dev, *coefs] for it, dev, coefs in self._fit.history],
+            columns=["iteration", "deviance", *self.column_names],
         )
 
     def _set_inference(self, chol: np.ndarray, family_aic, nb_loglik: float | None = None) -> None:
-        r"""Covariance, SEs, statistics, p-values (:func:`coefficient_inference`) and
-        logLik/AIC/BIC (:func:`likelihood_criteria`) as attributes.
+        r"""What the covariance, SEs, statistics, p-values (:func:`coefficient_inference`)
+        and logLik/AIC/BIC (:func:`likelihood_criteria`) are computed from, when first read.
 
         Needs ``coef``, ``aliased``, ``dispersion``, ``dispersion_estimated``,
         ``df_resid``, ``family``, ``rank`` and ``nobs``; ``chol`` is the Cholesky factor of
         :math:`X^\top W X` and ``family_aic()`` R's ``family$aic`` at the fit.
         """
-        inference = coefficient_inference(
-            self.coef,
-            self.aliased,
-            chol,
-            self.dispersion,
-            self.dispersion_estimated,
-            self.df_resid,
-        )
-        self.cov_unscaled = inference.cov_unscaled
-        self.vcov = inference.vcov
-        self.se = inference.se
-        self.statistic = inference.statistic
-        self.p_values = inference.p_values
+        self._chol = chol
         self._family_aic = family_aic
         self._nb_loglik = nb_loglik
 
     # ------------------------------------------------------------------ lazy statistics
-    # Sums over the rows that only some users read: computed at the first access and
-    # kept (functools.cached_property, so a subclass may also set them as attributes).
+    # Computed at the first access and kept (functools.cached_property, so a subclass may
+    # also set them as attributes): a fit whose user reads only the coefficients pays for
+    # neither the covariance tables nor the sums over rows of the likelihood and dispersion.
+    @cached_property
+    def _coefficient_inference(self) -> CoefficientInference:
+        return coefficient_inference(
+            self.coef,
+            self.aliased,
+            self._chol,
+            self.dispersion,
+            self.dispersion_estimated,
+            self.df_resid,
+        )
+
+    @cached_property
+    def cov_unscaled(self) -> pd.DataFrame:
+        r""":math:`(X^\top W X)^{-1}` (NaN rows/columns for aliased coefficients)."""
+        return self._coefficient_inference.cov_unscaled
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        r""":math:`\hat\phi (X^\top W X)^{-1}`."""
+        return self._coefficient_inference.vcov
+
+    @cached_property
+    def se(self) -> pd.Series:
+        r"""Standard errors :math:`\sqrt{\hat\phi\,[(X^\top W X)^{-1}]_{jj}}`."""
+        return self._coefficient_inference.se
+
+    @cached_property
+    def statistic(self) -> pd.Series:
+        """z (dispersion known) or t (estimated) values."""
+        return self._coefficient_inference.statistic
+
+    @cached_property
+    def p_values(self) -> pd.Series:
+        """Two-sided p-values of :attr:`statistic`."""
+        return self._coefficient_inference.p_values
+
     @cached_property
     def _likelihood_criteria(self) -> LikelihoodCriteria:
         return likelihood_criteria(

@@ -248,9 +248,11 @@ def family_rows(
     :class:`LogRows` or the general :class:`FamilyRows`.
 
     The fast paths are taken only for pyglmm's own classes (a user's subclass may
-    redefine the variance or the link).
+    redefine the variance or the link) and non-negative prior weights.
     """
     link = type(family.link)
+    if not (weights.size == 0 or np.min(weights) >= 0):  # negative or NaN prior weights
+        return FamilyRows(family, y, weights, offset)
     if type(family) in (Binomial, QuasiBinomial) and link is Logit:
         return LogitRows(family, y, weights, offset)
     if type(family) in (Poisson, QuasiPoisson) and link is Log:
