@@ -173,9 +173,11 @@ class FixedDesign:
         self._native: NativeEncoding | None = None
         #: True when the matrix was filled directly, not by formulaic
         self.built_directly = False
+        #: the right-hand side expanded as R's terms.formula (None: not read natively)
+        simple = parse_simple_rhs(rhs)
         if _NATIVE:
             source = _Columns(data, columns)
-            self._native = NativeEncoding.learn(parse_simple_rhs(rhs), source, self.contrasts)
+            self._native = NativeEncoding.learn(simple, source, self.contrasts)
         if self._native is not None:
             native = self._native
             self._factor_levels: dict[str, list[Any]] = native.factor_levels
@@ -185,9 +187,19 @@ class FixedDesign:
             self.assign = native.assign
             self.built_directly = True
             return
-        self._formulaic_rhs, self._display = to_formulaic(rhs, self.contrasts)
         # only the factors this right-hand side uses (not, e.g., grouping factors)
         used = set(referenced_names(rhs))
+        # R codes ordered factors by polynomial contrasts unless told otherwise
+        coding = dict(self.contrasts)
+        for col in data.columns:
+            dtype = data[col].dtype
+            if col in used and col not in coding and isinstance(dtype, pd.CategoricalDtype):
+                if dtype.ordered:
+                    coding[col] = "contr.poly"
+        # formulaic keeps the order of terms and variables as written: give it R's
+        self._formulaic_rhs, self._display = to_formulaic(
+            rhs if simple is None else simple.expanded(), coding
+        )
         self._factor_levels = {
             col: list(data[col].cat.categories)
             for col in data.columns
@@ -212,9 +224,12 @@ class FixedDesign:
         """formulaic's model spec of this encoding.
 
         For a design built without formulaic it is learned on demand from one row
-        per factor level (the encoding of a simple formula has no other state), so
-        that ``spec.transform_state`` and the rest of formulaic's interface stay
-        available.
+        per factor level (the encoding of a native formula has no other state), so
+        that ``spec.transform_state`` (empty) and the rest of formulaic's interface
+        stay available. That spec is formulaic's coding of the expanded formula,
+        whose columns can differ from R's (``a:b`` without the main effects:
+        formulaic keeps a full-rank matrix); :attr:`matrix` and :meth:`transform`
+        follow R.
         """
         if self._spec is None:
             self._spec = self._spec_of_levels()
@@ -228,12 +243,12 @@ class FixedDesign:
         for v, levels in native.factor_levels.items():
             codes = np.arange(rows) % len(levels)
             frame[v] = pd.Categorical.from_codes(codes, categories=levels)
-        formulaic_rhs, _ = to_formulaic(self.rhs, self.contrasts)
+        simple = parse_simple_rhs(self.rhs)
+        assert simple is not None  # native designs have native right-hand sides
+        formulaic_rhs, _ = to_formulaic(simple.expanded(), self.contrasts)
         matrix = Formula(formulaic_rhs).get_model_matrix(
             pd.DataFrame(frame), output="pandas", na_action="ignore"
         )
-        if matrix.shape[1] != len(self.column_names):
-            raise FormulaError(f"formulaic encodes {self.rhs!r} differently")
         return matrix.model_spec
 
     def matrix_is_finite(self, finite_variables: set[str] | frozenset[str]) -> bool | None:
