@@ -127,3 +127,18 @@ def test_interaction_with_a_large_key_space_sorts_the_keys():
     small = df.iloc[:50]
     codes_s, labels_s = grouping_factor(small, ("a", "b"))
     assert labels_s == labels[:50][::1] and list(codes_s) == list(range(50))
+
+
+def test_numeric_design_builds_intercept_and_columns_and_declines_other_dtypes():
+    from pyglmm.formula.random import NumericDesign
+
+    df = pd.DataFrame(
+        {"x": [1, 2, 3], "z": [0.5, 1.5, 2.5], "b": [True, False, True], "s": ["a", "b", "c"]}
+    )
+    d = NumericDesign.try_build("x + z", df)
+    assert d is not None and d.column_names == ["(Intercept)", "x", "z"]
+    np.testing.assert_array_equal(d.matrix, [[1, 1, 0.5], [1, 2, 1.5], [1, 3, 2.5]])
+    d0 = NumericDesign.try_build("0 + z", df)
+    np.testing.assert_array_equal(d0.matrix, [[0.5], [1.5], [2.5]])
+    assert NumericDesign.try_build("b", df) is None  # booleans go to the general encoder
+    assert NumericDesign.try_build("s", df) is None

@@ -101,12 +101,18 @@ class NumericDesign:
 
     def transform(self, newdata: pd.DataFrame) -> np.ndarray:
         n = len(newdata)
-        cols = [np.ones(n)] if self.intercept else []
+        k = len(self.columns) + int(self.intercept)
+        out = np.empty((n, k))
+        j = 0
+        if self.intercept:
+            out[:, 0] = 1.0
+            j = 1
         for c in self.columns:
             if c not in newdata.columns:
                 raise DataError(f"column {c!r} of the random-effects term is not in the data")
-            cols.append(np.asarray(newdata[c], dtype=float))
-        return np.column_stack(cols) if cols else np.empty((n, 0))
+            out[:, j] = np.asarray(newdata[c], dtype=float)
+            j += 1
+        return out
 
     @classmethod
     def try_build(cls, rhs: str, data: pd.DataFrame) -> NumericDesign | None:
@@ -124,9 +130,12 @@ class NumericDesign:
                 continue
             if not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*", p) or p not in data.columns:
                 return None
-            col = data[p]
-            if isinstance(col.dtype, pd.CategoricalDtype) or not (
-                pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col)
+            dt = data[p].dtype
+            if isinstance(dt, np.dtype):  # plain numpy column: integers or floats only
+                if dt.kind not in "iuf":
+                    return None
+            elif isinstance(dt, pd.CategoricalDtype) or not (
+                pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)
             ):
                 return None
             if p in columns:
