@@ -99,3 +99,20 @@ def test_crossprod_upper():
     M = np.arange(12.0).reshape(4, 3)
     np.testing.assert_allclose(np.triu(crossprod_upper(M)), np.triu(M.T @ M))
     assert crossprod_upper(np.zeros((4, 0))).shape == (0, 0)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_a_new_pool(threads):
+    import multiprocessing
+
+    threads(2)
+    row_threads.map_row_chunks(lambda lo, hi: lo, 100, chunk_rows=10)  # the pool exists
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        out = pool.apply_async(_sum_in_child).get(timeout=60)
+    assert out == sum(range(0, 100, 10))
+
+
+def _sum_in_child():
+    row_threads.set_row_threads(2)
+    return sum(row_threads.map_row_chunks(lambda lo, hi: lo, 100, chunk_rows=10))

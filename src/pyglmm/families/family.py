@@ -244,8 +244,9 @@ class Binomial(Family):
                 "for the binomial family, y must be a vector of 0 and 1's (or proportions with "
                 "weights) or cbind(successes, failures)"
             )
-        y = np.where(weights == 0, 0.0, y)
-        if np.any((y < 0) | (y > 1)):
+        zero_weight = weights == 0
+        y = np.where(zero_weight, 0.0, y) if np.any(zero_weight) else y.copy()
+        if y.size and not (np.min(y) >= 0 and np.max(y) <= 1) and np.any((y < 0) | (y > 1)):
             raise FamilyError(
                 "binomial response values must be 0 <= y <= 1 (or use cbind(successes, failures))"
             )

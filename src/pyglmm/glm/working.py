@@ -70,13 +70,21 @@ class FamilyRows:
         self.y = y
         self.weights = weights
         self.offset = offset
-        self.positive_weights = weights > 0
-        self.unit_weights = bool(np.all(weights == 1))
-        self.zero_offset = not np.any(offset)
+        self.unit_weights = _all_equal(weights, 1.0)
+        self.zero_offset = _all_equal(offset, 0.0)
+        # 0/1 response: y equals its truth value (True = 1.0)
         self.binary = family.name in ("binomial", "quasibinomial") and bool(
-            np.all((y == 0) | (y == 1))
+            np.array_equal(y, y.astype(bool))
         )
         self._success = y == 1 if self.binary else None
+        self._positive_weights: np.ndarray | None = None
+
+    @property
+    def positive_weights(self) -> np.ndarray:
+        """Rows with positive prior weight (computed when first needed)."""
+        if self._positive_weights is None:
+            self._positive_weights = self.weights > 0
+        return self._positive_weights
 
     # means and deviance -------------------------------------------------
     def at(self, eta: np.ndarray) -> RowState:
@@ -211,10 +219,10 @@ class LogRows(CanonicalRows):
 
     def __init__(self, family: Family, y: np.ndarray, weights: np.ndarray, offset: np.ndarray):
         super().__init__(family, y, weights, offset)
-        positive = y > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self._log_y = np.log(np.where(positive, y, 1.0))
-        self._counts = bool(np.all(y >= 0))
+        self._counts = bool(y.size == 0 or np.min(y) >= 0)
+        # log y where y > 0; any finite value where y = 0 (it is multiplied by y)
+        with np.errstate(invalid="ignore"):
+            self._log_y = np.log(np.maximum(y, np.finfo(float).tiny))
 
     def at(self, eta: np.ndarray) -> RowState:
         lo, hi = float(np.min(eta)), float(np.max(eta))
@@ -239,6 +247,13 @@ class LogRows(CanonicalRows):
         t -= self.y
         t += state.mu
         return float(2 * (np.sum(t) if self.unit_weights else self.weights @ t))
+
+
+def _all_equal(values: np.ndarray, value: float) -> bool:
+    """Whether every entry equals ``value`` (two reductions, no temporary; NaN is not)."""
+    if values.size == 0:
+        return True
+    return bool(np.min(values) == value and np.max(values) == value)
 
 
 def family_rows(
