@@ -24,6 +24,9 @@ FORMULAIC = {
     "I(x^2):b + a",
     "o + log(z)",
     "b:log(z) + x",
+    "log(z) + c + a",
+    "log(z)*a + o",
+    "I(x^2) + res",
 }
 
 

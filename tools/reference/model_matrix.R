@@ -42,7 +42,10 @@ cases <- list(
   list(f = "o + a", contrasts = list(o = "contr.treatment")),
   list(f = "a:b", contrasts = list(a = "contr.sum", b = "contr.sum")),
   list(f = "x + I(x^2)"), list(f = "log(z) + a"), list(f = "a + log(z):a"),
-  list(f = "I(x^2):b + a"), list(f = "o + log(z)"), list(f = "b:log(z) + x")
+  list(f = "I(x^2):b + a"), list(f = "o + log(z)"), list(f = "b:log(z) + x"),
+  list(f = "log(z) + c + a", contrasts = list(c = "contr.SAS", a = "contr.sum")),
+  list(f = "log(z)*a + o", contrasts = list(a = "contr.helmert", o = "contr.treatment")),
+  list(f = "I(x^2) + res", contrasts = list(res = "contr.poly"))
 )
 
 # random formulas: 1 to 3 pieces of 1 to 3 variables joined by ':', '*' or '/',

@@ -15,7 +15,7 @@ result; everything else goes through formulaic.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -79,23 +79,37 @@ def _check_contrasts(contrasts: Mapping[str, str] | None) -> None:
             )
 
 
-def _apply_contrasts(rhs: str, contrasts: Mapping[str, str] | None, display: dict[str, str]) -> str:
+def _apply_contrasts(
+    rhs: str,
+    contrasts: Mapping[str, str] | None,
+    display: dict[str, str],
+    levels: Mapping[str, Sequence[Any]] | None = None,
+) -> str:
     if not contrasts:
         return rhs
     _check_contrasts(contrasts)
     for var, kind in contrasts.items():
         pattern = re.compile(rf"(?<![\w.(]){re.escape(var)}(?![\w.(\[])")
-        coded = f"C({var}, {CONTRASTS[kind]})"
+        spelling = CONTRASTS[kind]
+        if CONTRASTS[kind] == CONTRASTS["sas"] and levels and levels.get(var):
+            # formulaic's base is a level: R's contr.SAS takes the last one
+            spelling = f"contr.treatment(base={levels[var][-1]!r})"
+        coded = f"C({var}, {spelling})"
         rhs = pattern.sub(coded, rhs)
         display[coded] = var
     return rhs
 
 
-def to_formulaic(rhs: str, contrasts: Mapping[str, str] | None = None) -> tuple[str, dict]:
+def to_formulaic(
+    rhs: str,
+    contrasts: Mapping[str, str] | None = None,
+    levels: Mapping[str, Sequence[Any]] | None = None,
+) -> tuple[str, dict]:
     """Translate an R right-hand side to formulaic's dialect.
 
     Returns the translated text and a map from formulaic's spelling of a factor
-    expression back to the user's (``C(x)`` -> ``factor(x)``).
+    expression back to the user's (``C(x)`` -> ``factor(x)``). ``levels`` (the
+    levels of factor columns) spells ``contr.SAS`` with its reference level.
     """
     display: dict[str, str] = {}
     text = _replace_in_I(rhs)
@@ -108,7 +122,7 @@ def to_formulaic(rhs: str, contrasts: Mapping[str, str] | None = None) -> tuple[
         inner = text[start : j - 1]
         display[f"C({inner})"] = text[m.start() : j]
     text = _FACTOR_CALL.sub("C(", text)
-    text = _apply_contrasts(text, contrasts, display)
+    text = _apply_contrasts(text, contrasts, display, levels)
     return text, display
 
 
@@ -196,15 +210,15 @@ class FixedDesign:
             if col in used and col not in coding and isinstance(dtype, pd.CategoricalDtype):
                 if dtype.ordered:
                     coding[col] = "contr.poly"
-        # formulaic keeps the order of terms and variables as written: give it R's
-        self._formulaic_rhs, self._display = to_formulaic(
-            rhs if simple is None else simple.expanded(), coding
-        )
         self._factor_levels = {
             col: list(data[col].cat.categories)
             for col in data.columns
             if col in used and isinstance(data[col].dtype, pd.CategoricalDtype)
         }
+        # formulaic keeps the order of terms and variables as written: give it R's
+        self._formulaic_rhs, self._display = to_formulaic(
+            rhs if simple is None else simple.expanded(), coding, self._factor_levels
+        )
         fast = len(data) > _FAST_PATH_MIN_ROWS and self._learn_on_sample(data)
         if not fast:
             try:
