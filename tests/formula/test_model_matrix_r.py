@@ -27,6 +27,16 @@ FORMULAIC = {
     "log(z) + c + a",
     "log(z)*a + o",
     "I(x^2) + res",
+    "log(z) + a:b",
+    "-1 + log(z) + log(z):a",
+    "log(z):a:b",
+    "a:b + I(x^2)",
+    "factor(k) + a",
+    "factor(k):a",
+    "poly(x, 2) + a",
+    "poly(x, 2):b",
+    "scale(x) + a",
+    "0 + factor(k) + x:factor(k)",
 }
 
 

@@ -1,7 +1,8 @@
-"""The native model-matrix builder gives formulaic's matrices where formulaic codes as R.
+"""The native model-matrix builder gives the matrices of the formulaic path.
 
-R is the reference (tests/formula/test_model_matrix_r.py): where formulaic's coding
-or names differ from R's ``model.matrix``, the native builder follows R.
+R is the reference (tests/formula/test_model_matrix_r.py). The formulaic path is
+given the terms in R's order and keeps R's columns of formulaic's all-levels matrix,
+so both paths give R's columns; here they are compared bit for bit.
 """
 
 import pickle
@@ -21,7 +22,7 @@ from pyglmm.formula.native import parse_simple_rhs
 
 
 def formulaic_design(rhs, data, contrasts=None):
-    """The design built by formulaic alone (the native builder switched off)."""
+    """The design built through formulaic (the native builder switched off)."""
     saved = fixed._NATIVE
     fixed._NATIVE = False
     try:
@@ -121,15 +122,12 @@ SIMPLE_FORMULAS = [
     "a*x + x:a",
     "b + a*b",
     "a/b",
-]
-
-#: Formulas formulaic codes or names differently from R: built natively, as R.
-R_NOT_FORMULAIC = [
-    "a:b",  # R: every level combination; formulaic: full rank
+    # formulaic codes these unlike R; FixedDesign keeps R's columns of its all-levels matrix
+    "a:b",  # R: every level combination
     "x + a:b",
     "a:b*c",  # a:b without its margins
-    "-1 + x + x:b",  # R: indicators for every level of b; formulaic: contrasts
-    "x + x:a + w + a:b",  # R counts x:a as holding the margin a; formulaic does not
+    "-1 + x + x:b",  # R: indicators for every level of b
+    "x + x:a + w + a:b",  # R counts x:a as holding the margin a
 ]
 
 #: Formulas with calls, built by formulaic.
@@ -145,17 +143,6 @@ def data():
 def test_simple_formulas_equal_formulaic(rhs, data):
     newdata = data.sample(25, random_state=2)
     assert_same_design(FixedDesign(rhs, data), formulaic_design(rhs, data), newdata)
-
-
-@pytest.mark.parametrize("rhs", R_NOT_FORMULAIC)
-def test_formulas_formulaic_codes_differently_are_native(rhs, data):
-    design = FixedDesign(rhs, data)
-    assert design.built_directly and design._native is not None
-    assert design.column_names != formulaic_design(rhs, data).column_names
-    newdata = data.sample(25, random_state=2)
-    np.testing.assert_array_equal(design.transform(newdata), design.transform(newdata.copy()))
-    rows = data.index.get_indexer(newdata.index)
-    np.testing.assert_array_equal(design.transform(newdata), design.matrix[rows])
 
 
 @pytest.mark.parametrize("rhs", FALLBACK_FORMULAS)
@@ -224,7 +211,7 @@ def test_columns_the_native_builder_does_not_take(data):
         assert design.column_names == reference.column_names
 
 
-def test_random_formulas_equal_formulaic_where_formulaic_codes_as_r(data):
+def test_random_formulas_equal_formulaic_path(data):
     rng = random.Random(3)
     variables = ["x", "z", "w", "u", "f32", "a", "b", "c", "d", "e"]
     newdata = data.sample(20, random_state=5)
@@ -237,12 +224,9 @@ def test_random_formulas_equal_formulaic_where_formulaic_codes_as_r(data):
         rhs = rng.choice(["", "", "0 + ", "-1 + "]) + " + ".join(terms)
         native = FixedDesign(rhs, data)
         assert native._native is not None
-        reference = formulaic_design(rhs, data)
-        if native.column_names != reference.column_names:
-            continue  # R's coding or names (see test_model_matrix_r.py)
         taken += 1
         assert_same_design(native, formulaic_design(rhs, data), newdata)
-    assert taken > 50
+    assert taken == 250
 
 
 def test_large_data_is_filled_in_row_chunks_with_formulaic_bits():
@@ -351,3 +335,42 @@ def test_model_frame_from_polars_takes_native_path(data):
     assert frame_pl.fixed._native is not None
     assert frame_pl.column_names == frame_pd.column_names
     np.testing.assert_array_equal(bits(frame_pl.X), bits(frame_pd.X))
+
+
+def test_formulaic_path_keeps_r_columns_on_large_data(monkeypatch):
+    df = make_data(8_000, seed=6)
+    df["n64"] = pd.array(df["w"], dtype="Int64")  # not native: formulaic path
+    df["pos"] = df["z"].abs() + 1.0
+    cases = ["n64 + a:b", "-1 + n64 + n64:e", "n64:a:b + c", "log(pos) + a:b", "I(x^2):a:b + c"]
+    for rhs in cases:
+        # above _FAST_PATH_MIN_ROWS: filled directly after formulaic learns on a sample
+        # (plain columns only), else by formulaic
+        fast = FixedDesign(rhs, df)
+        assert fast._keep is not None and fast._native is None
+        assert fast.built_directly == rhs.startswith(("n64", "-1"))
+        monkeypatch.setattr(fixed, "_FAST_PATH_MIN_ROWS", 10**9)
+        slow = FixedDesign(rhs, df)
+        monkeypatch.undo()
+        assert not slow.built_directly
+        assert fast.column_names == slow.column_names
+        np.testing.assert_array_equal(fast.assign, slow.assign)
+        # equal values (the direct fill can give -0.0 where formulaic gives 0.0)
+        np.testing.assert_array_equal(fast.matrix, slow.matrix)
+        np.testing.assert_array_equal(fast.transform(df.iloc[:300]), slow.matrix[:300])
+    levels = [f"a{a}:b{b}" for b in ("hi", "lo") for a in ("a1", "a2", "a3")]
+    assert FixedDesign("log(pos) + a:b", df).column_names == ["(Intercept)", "log(pos)", *levels]
+    assert FixedDesign("n64 + a:b", df).column_names == ["(Intercept)", "n64", *levels]
+
+
+def test_formulaic_path_with_contrasts(data):
+    df = data.copy()
+    df["pos"] = df["z"].abs() + 1.0
+    # treatment contrasts, or others for a variable not in the formula: R's columns
+    for contrasts in (None, {"a": "contr.treatment"}, {"d": "contr.sum"}):
+        design = FixedDesign("log(pos) + a:b", df, contrasts)
+        assert design._keep is not None
+        assert len(design.column_names) == 2 + 6
+    # other contrasts: formulaic's coding (R's where formulaic agrees)
+    design = FixedDesign("log(pos) + a*b", df, {"a": "contr.sum"})
+    assert design._keep is None
+    assert design.column_names == ["(Intercept)", "log(pos)", "a1", "a2", "blo", "a1:blo", "a2:blo"]

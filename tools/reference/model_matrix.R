@@ -45,7 +45,11 @@ cases <- list(
   list(f = "I(x^2):b + a"), list(f = "o + log(z)"), list(f = "b:log(z) + x"),
   list(f = "log(z) + c + a", contrasts = list(c = "contr.SAS", a = "contr.sum")),
   list(f = "log(z)*a + o", contrasts = list(a = "contr.helmert", o = "contr.treatment")),
-  list(f = "I(x^2) + res", contrasts = list(res = "contr.poly"))
+  list(f = "I(x^2) + res", contrasts = list(res = "contr.poly")),
+  list(f = "log(z) + a:b"), list(f = "-1 + log(z) + log(z):a"), list(f = "log(z):a:b"),
+  list(f = "a:b + I(x^2)"), list(f = "factor(k) + a"), list(f = "factor(k):a"),
+  list(f = "poly(x, 2) + a"), list(f = "poly(x, 2):b"), list(f = "scale(x) + a"),
+  list(f = "0 + factor(k) + x:factor(k)")
 )
 
 # random formulas: 1 to 3 pieces of 1 to 3 variables joined by ':', '*' or '/',

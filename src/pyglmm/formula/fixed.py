@@ -7,9 +7,14 @@ or ``poly(x, 2)``) and applies the same encoding to new data in
 Columns are named as R's ``model.matrix`` names them: ``(Intercept)``,
 ``resSuva``, ``dur10-14``, ``log(n)``, ``I(n^2)``, ``MachineB:Worker2``.
 
-Simple right-hand sides (intercept, bare numeric and factor columns, ``:`` and
-``*``) are built without formulaic by :mod:`pyglmm.formula.native`, with the same
-result; everything else goes through formulaic.
+Right-hand sides of bare numeric and factor columns with R's operators (``+``,
+``-``, ``:``, ``*``, ``/``, ``^``) are built without formulaic by
+:mod:`pyglmm.formula.native`, following R's ``terms.formula`` and ``model.matrix``.
+The others go through formulaic. When R's expansion of such a formula is known
+(calls such as ``log(z)``, ``I(x^2)``, ``poly(x, 2)``, ``factor(k)`` as variables),
+formulaic is given its terms in R's order and, with treatment contrasts, builds
+indicators of every level of which R's columns are kept (:meth:`FixedDesign._r_columns`),
+so that the columns are R's there too. Ordered factors get polynomial contrasts, as in R.
 """
 
 from __future__ import annotations
@@ -187,6 +192,10 @@ class FixedDesign:
         self._native: NativeEncoding | None = None
         #: True when the matrix was filled directly, not by formulaic
         self.built_directly = False
+        #: formulaic's matrix has indicators of every level (see _r_columns)
+        self._all_levels = False
+        #: the columns of formulaic's matrix that R's model.matrix has (None: all)
+        self._keep: np.ndarray | None = None
         #: the right-hand side expanded as R's terms.formula (None: not read natively)
         simple = parse_simple_rhs(rhs)
         if _NATIVE:
@@ -219,17 +228,25 @@ class FixedDesign:
         self._formulaic_rhs, self._display = to_formulaic(
             rhs if simple is None else simple.expanded(), coding, self._factor_levels
         )
+        # with treatment contrasts, R's columns are among formulaic's indicators of
+        # every level: take all and keep R's (see _r_columns)
+        self._all_levels = simple is not None and all(
+            CONTRASTS[kind] == CONTRASTS["treatment"] for var, kind in coding.items() if var in used
+        )
         fast = len(data) > _FAST_PATH_MIN_ROWS and self._learn_on_sample(data)
         if not fast:
             try:
                 matrix = Formula(self._formulaic_rhs).get_model_matrix(
-                    data, output="pandas", na_action="ignore"
+                    data, output="pandas", na_action="ignore", **self._rank_option
                 )
             except Exception as exc:  # formulaic raises many kinds; re-raise with context
                 raise FormulaError(f"cannot build the model matrix for {rhs!r}: {exc}") from None
             self._spec = matrix.model_spec
             self._formulaic_names = list(matrix.columns)
             self.matrix = np.ascontiguousarray(matrix.to_numpy(dtype=float))
+        if self._all_levels:
+            self._keep = self._r_columns()
+            self.matrix = np.ascontiguousarray(self.matrix[:, self._keep])
         self.terms, self.assign = self._term_structure()
         self.column_names = self._r_column_names()
 
@@ -300,7 +317,7 @@ class FixedDesign:
         sample = data.iloc[rows]
         try:
             matrix = Formula(self._formulaic_rhs).get_model_matrix(
-                sample, output="pandas", na_action="ignore"
+                sample, output="pandas", na_action="ignore", **self._rank_option
             )
         except Exception:
             return False
@@ -392,7 +409,56 @@ class FixedDesign:
         self.built_directly = True
         return True
 
+    @property
+    def _rank_option(self) -> dict[str, bool]:
+        """formulaic's option for indicators of every level (see :meth:`_r_columns`)."""
+        return {"ensure_full_rank": False} if self._all_levels else {}
+
+    def _r_columns(self) -> np.ndarray:
+        """The columns of formulaic's all-levels matrix that R's ``model.matrix`` has.
+
+        R's rule (as :mod:`pyglmm.formula.native`): a factor in a term is coded by
+        treatment contrasts (its first level dropped) when the term without it is
+        empty or in an earlier term, else by indicators of all its levels; without
+        an intercept the first factor of the first term with one has all its levels.
+        """
+        spec = self.spec
+        levels = {str(f): c.levels for f, c in spec.factor_contrasts.items()}
+        intercept = any(str(t) == "1" for t in spec.term_indices)
+        keep: list[int] = []
+        earlier: list[set[str]] = []
+        first_factor_done = intercept
+        for term, cols in spec.term_indices.items():
+            variables = [str(f) for f in term.factors]
+            if str(term) == "1":
+                keep.extend(cols)
+                continue
+            indicators = set()
+            for v in variables:
+                if v not in levels:
+                    continue
+                margin = set(variables) - {v}
+                if margin and not any(margin <= e for e in earlier):
+                    indicators.add(v)
+            if not first_factor_done and any(v in levels for v in variables):
+                indicators.add(next(v for v in variables if v in levels))
+                first_factor_done = True
+            earlier.append(set(variables))
+            for j in cols:
+                pieces = _split_colon(self._formulaic_names[j])
+                if all(
+                    v not in levels or v in indicators or piece != f"{v}[{levels[v][0]}]"
+                    for v, piece in zip(variables, pieces, strict=True)
+                ):
+                    keep.append(j)
+        return np.asarray(keep, dtype=np.intp)
+
     # -- naming ------------------------------------------------------------
+    def _kept_names(self) -> list[str]:
+        if self._keep is None:
+            return self._formulaic_names
+        return [self._formulaic_names[j] for j in self._keep]
+
     def _term_structure(self) -> tuple[list[str], np.ndarray]:
         terms: list[str] = []
         assign = np.zeros(len(self._formulaic_names), dtype=int)
@@ -403,12 +469,14 @@ class FixedDesign:
             pieces = [_r_expression(p, self._display) for p in _split_colon(label)]
             terms.append(":".join(pieces))
             assign[list(cols)] = len(terms)
+        if self._keep is not None:
+            assign = assign[self._keep]
         return terms, assign
 
     def _r_column_names(self) -> list[str]:
         names = []
         index_within: dict[str, list[str]] = {}
-        for col in self._formulaic_names:
+        for col in self._kept_names():
             if col == "Intercept":
                 names.append("(Intercept)")
                 continue
@@ -460,7 +528,8 @@ class FixedDesign:
             mm = self.spec.get_model_matrix(data, output="pandas", na_action="ignore")
         except Exception as exc:
             raise DataError(f"cannot encode new data for {self.rhs!r}: {exc}") from None
-        return np.ascontiguousarray(mm.to_numpy(dtype=float))
+        matrix = mm.to_numpy(dtype=float)
+        return np.ascontiguousarray(matrix if self._keep is None else matrix[:, self._keep])
 
 
 class _Columns:

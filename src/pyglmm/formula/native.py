@@ -28,7 +28,9 @@ the same order, R's column names, term labels and ``assign``. It follows R's
 Anything else (function calls, ``I()``, ``%in%``, ``.``, backticked names, factors
 with fewer than two levels or with missing values, nullable extension dtypes,
 ``contrasts=`` for a variable that is not a factor) is left to formulaic:
-:meth:`NativeEncoding.learn` returns None.
+:meth:`NativeEncoding.learn` returns None. :func:`parse_simple_rhs` still expands
+formulas whose variables are calls (``log(z):a``), so that formulaic can be given
+R's terms (:meth:`SimpleRhs.expanded`).
 """
 
 from __future__ import annotations
