@@ -21,7 +21,8 @@ d <- data.frame(
   educ = factor(c("lower", "none", "sec+", "upper")[((i %/% 2L) %% 4L) + 1L],
                 levels = c("lower", "none", "sec+", "upper")),
   o = factor(c("low", "mid", "high", "top")[((i * 3L) %% 4L) + 1L],
-             levels = c("low", "mid", "high", "top"), ordered = TRUE)
+             levels = c("low", "mid", "high", "top"), ordered = TRUE),
+  g = factor(paste0("g", (i * 5L) %% 6L), levels = paste0("g", 0:5), ordered = TRUE)
 )
 
 cases <- list(
@@ -49,7 +50,9 @@ cases <- list(
   list(f = "log(z) + a:b"), list(f = "-1 + log(z) + log(z):a"), list(f = "log(z):a:b"),
   list(f = "a:b + I(x^2)"), list(f = "factor(k) + a"), list(f = "factor(k):a"),
   list(f = "poly(x, 2) + a"), list(f = "poly(x, 2):b"), list(f = "scale(x) + a"),
-  list(f = "0 + factor(k) + x:factor(k)")
+  list(f = "0 + factor(k) + x:factor(k)"),
+  list(f = "g"), list(f = "g*x"), list(f = "g + a", contrasts = list(g = "contr.helmert")),
+  list(f = "g:b + b", contrasts = list(g = "contr.sum"))
 )
 
 # random formulas: 1 to 3 pieces of 1 to 3 variables joined by ':', '*' or '/',
