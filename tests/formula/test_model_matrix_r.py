@@ -37,6 +37,7 @@ FORMULAIC = {
     "poly(x, 2):b",
     "scale(x) + a",
     "0 + factor(k) + x:factor(k)",
+    "g + log(z)",
 }
 
 

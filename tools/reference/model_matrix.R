@@ -52,7 +52,7 @@ cases <- list(
   list(f = "poly(x, 2) + a"), list(f = "poly(x, 2):b"), list(f = "scale(x) + a"),
   list(f = "0 + factor(k) + x:factor(k)"),
   list(f = "g"), list(f = "g*x"), list(f = "g + a", contrasts = list(g = "contr.helmert")),
-  list(f = "g:b + b", contrasts = list(g = "contr.sum"))
+  list(f = "g:b + b", contrasts = list(g = "contr.sum")), list(f = "g + log(z)")
 )
 
 # random formulas: 1 to 3 pieces of 1 to 3 variables joined by ':', '*' or '/',
