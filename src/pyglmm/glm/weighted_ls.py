@@ -1,9 +1,14 @@
 r"""Weighted least squares for IRLS: :math:`X^\top W X` by BLAS, Cholesky solves, R's rank rule.
 
 Each IRLS step solves :math:`(X^\top W X)\beta = X^\top W z`. The cross product is
-formed once per step with ``dsyrk`` on :math:`W^{1/2}X` (half the flops of a
-general product) and factored by Cholesky, which costs :math:`O(np^2/2)` against
-:math:`O(2np^2)` for the QR decomposition R's ``glm.fit`` recomputes each step.
+formed once per step (:func:`weighted_gram`: :math:`(W_bX_b)^\top X_b` summed over
+2,048-row blocks with ``dgemm``, the rows shared between threads) and factored by
+Cholesky, which costs :math:`O(np^2)` against :math:`O(2np^2)` for the QR
+decomposition R's ``glm.fit`` recomputes each step. For a handful of columns
+OpenBLAS's ``dgemm`` kernels run at twice the speed per flop of its ``dsyrk``, so the
+general product (both triangles) takes no longer than the symmetric one. When a
+Cholesky pivot is suspiciously small the step recomputes the cross product with
+``dsyrk`` from :math:`W^{1/2}X` (:func:`crossprod_upper`), as R's and the Dask fit's sums.
 
 Rank deficiency is decided as R decides it, by LINPACK's ``dqrdc2`` (a QR
 decomposition with *limited* column pivoting): column :math:`j` is aliased when
