@@ -65,6 +65,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small data, 2 repetitions: smoke run")
     ap.add_argument("--reps", type=int, default=None, help="repetitions (default 5; 3 at 10^6)")
     ap.add_argument("--no-r", action="store_true", help="skip R's glm")
+    ap.add_argument(
+        "--no-statsmodels",
+        action="store_true",
+        help="skip statsmodels (minutes a fit on the factor case)",
+    )
     ap.add_argument("--only", default="", help="run only cases whose name contains this")
     ap.add_argument("--out", default=None, help="also write the report (markdown) here")
     ap.add_argument(
@@ -104,17 +109,20 @@ def main() -> None:
                 budget=budget,
             )
         )
-        results.append(
-            peers.run(
-                "statsmodels",
-                peers.fit_statsmodels_glm(df, case["terms"], case["family"]),
-                reps=reps,
-                # no warm-up where one fit takes long (10^6 rows; the dense 1,005-column design)
-                warmup=not case["large"] and "factor" not in case["name"],
-                budget=budget,
-                limit=SM_LIMIT,
+        if args.no_statsmodels:
+            results.append(common.skipped("statsmodels", "--no-statsmodels"))
+        else:
+            results.append(
+                peers.run(
+                    "statsmodels",
+                    peers.fit_statsmodels_glm(df, case["terms"], case["family"]),
+                    reps=reps,
+                    # no warm-up where one fit takes long (10^6 rows; the 1,005-column design)
+                    warmup=not case["large"] and "factor" not in case["name"],
+                    budget=budget,
+                    limit=SM_LIMIT,
+                )
             )
-        )
         if results[-1].skipped and "FitTimeout" in results[-1].note:
             results[-1].note = f"skipped: one fit takes > {SM_LIMIT:.0f} s"
         if use_r:

@@ -67,6 +67,24 @@ def test_glm_with_a_many_level_factor_uses_the_structured_design():
     np.testing.assert_allclose(m.coef, dense.coef, rtol=1e-9, atol=1e-12)
 
 
+def test_a_many_level_factor_fit_drops_x_and_rebuilds_it_exactly():
+    """The result does not hold the mostly-zero dense X; model_matrix rebuilds it bit for
+    bit, and the diagnostics that need X (hat values, Cook's distance) still work."""
+    data = factor_data()
+    m = pg.glm("y ~ x + f + g", data, family="poisson")
+    assert m.frame.X is None and m.frame.fixed.matrix is None
+    X = model_frame("y ~ x + f + g", data).X
+    np.testing.assert_array_equal(m.model_matrix, X)
+    sw = np.sqrt(
+        m.working_weights.to_numpy()
+        if hasattr(m.working_weights, "to_numpy")
+        else m.working_weights
+    )
+    Q, _ = np.linalg.qr(X * sw[:, None])
+    np.testing.assert_allclose(m.hat_values().to_numpy(), np.sum(Q * Q, axis=1), rtol=1e-8)
+    assert np.all(np.isfinite(m.cooks_distance().to_numpy()))
+
+
 def test_a_matrix_that_only_looks_like_a_factor_block_stays_dense():
     data = factor_data()
     mf = model_frame("y ~ x + f", data)

@@ -31,7 +31,7 @@ from pyglmm.glm.coefficient_inference import (
     summary_dispersion,
 )
 from pyglmm.glm.control import GLMControl
-from pyglmm.glm.design import make_design
+from pyglmm.glm.design import FactorBlockDesign, make_design
 from pyglmm.glm.dispersion import (
     deviance_dispersion,
     fletcher_dispersion,
@@ -95,6 +95,9 @@ class GeneralizedLinearModel(DiagnosticsMixin):
     """
 
     is_lm = False
+
+    #: the structured design of a fit with a many-level factor, whose dense X is dropped
+    _factor_design: FactorBlockDesign | None = None
 
     def __init__(
         self,
@@ -329,15 +332,21 @@ class GeneralizedLinearModel(DiagnosticsMixin):
     # ------------------------------------------------------------------ protocol
     @property
     def model_matrix(self) -> np.ndarray:
-        """The full model matrix :math:`X` (``n x p``)."""
+        r"""The full model matrix :math:`X` (``n x p``).
+
+        A fit with a many-level factor does not keep :math:`X` (see :func:`glm`): it is
+        rebuilt here from the blocks :math:`[D \; F]` of its design, bit for bit.
+        """
+        if self.frame.X is None:
+            self.frame.X = self._factor_design.dense()
         return self.frame.X
 
     @property
     def model_matrix_rank(self) -> np.ndarray:
         """The non-aliased columns of :math:`X` (``n x rank``; :math:`X` itself when full rank)."""
         if not np.any(self.aliased):
-            return self.frame.X
-        return self.frame.X[:, ~self.aliased]
+            return self.model_matrix
+        return self.model_matrix[:, ~self.aliased]
 
     @property
     def link(self):
@@ -703,7 +712,7 @@ def _fit_glm(
             frame.offset_given,
             rows=fit.rows,
         )
-    return GeneralizedLinearModel(
+    model = GeneralizedLinearModel(
         frame=frame,
         family=fam,
         fit=fit,
@@ -716,6 +725,15 @@ def _fit_glm(
         contrasts=contrasts,
         offset_expression=offset if isinstance(offset, str) else None,
     )
+    if isinstance(design, FactorBlockDesign):
+        model._factor_design = design
+        # X of a many-level factor is mostly indicator zeros (800 MB at 10^5 rows x 1,005
+        # columns). A result that kept it would make the next fit's fresh X come from
+        # new pages (measured: 2.2 s of kernel time against 0.4 s for the whole fit);
+        # the design's blocks rebuild it exactly when asked (``model_matrix``).
+        frame.X = None
+        frame.fixed.matrix = None
+    return model
 
 
 def glm(
