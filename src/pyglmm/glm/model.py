@@ -801,15 +801,18 @@ def glm(
     if distributed.is_dask_collection(data):  # Dask DataFrame: fit on the cluster
         args = (family, link, weights, offset, contrasts, control, start, theta)
         return distributed.glm(formula, data, *args)
-    return _fit_glm(
-        formula,
-        data,
-        family=family,
-        link=link,
-        weights=weights,
-        offset=offset,
-        contrasts=contrasts,
-        control=control,
-        start=start,
-        theta=theta,
-    )
+    from pyglmm.page_advice import ordinary_pages
+
+    with ordinary_pages():  # no huge-page compaction stalls on the new model matrix
+        return _fit_glm(
+            formula,
+            data,
+            family=family,
+            link=link,
+            weights=weights,
+            offset=offset,
+            contrasts=contrasts,
+            control=control,
+            start=start,
+            theta=theta,
+        )
