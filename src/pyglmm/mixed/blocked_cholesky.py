@@ -45,13 +45,11 @@ def trsolve(L: np.ndarray, B: np.ndarray, lower: bool = True, trans: bool = Fals
     return x
 
 
-def _blocks_2x2(lam: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``T = λᵀAλ + I``, ``𝒲 = λT^{-1}λᵀ`` and ``|T|`` for a stack of 2 × 2 blocks
-    (closed forms; faster than batched LAPACK calls for the common ``(1 + x | g)``)."""
-    if len(A) <= 2:  # few distinct blocks (e.g. a balanced design): Python floats
-        return _blocks_2x2_scalar(lam, A)
-    l11, l21, l22 = lam[0, 0], lam[1, 0], lam[1, 1]
-    a11, a12, a22 = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
+def _closed_form_2x2(l11, l21, l22, a11, a12, a22):
+    r"""The entries of :math:`T = \lambda^\top A \lambda + I`, of
+    :math:`\mathcal{W} = \lambda T^{-1} \lambda^\top` and :math:`|T|` for a lower-triangular
+    :math:`\lambda` and a symmetric :math:`A` (2 × 2); the arguments are floats or arrays
+    of one value per block. Returns ``(t11, t12, t22, w11, w12, w22, det)``."""
     p11 = a11 * l11 + a12 * l21
     p21 = a12 * l11 + a22 * l21
     p12 = a12 * l22
@@ -64,12 +62,23 @@ def _blocks_2x2(lam: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     q11, q12 = l11 * i11, l11 * i12
     q21 = l21 * i11 + l22 * i12
     q22 = l21 * i12 + l22 * i22
-    n = len(a11)
+    w12 = q11 * l21 + q12 * l22
+    return t11, t12, t22, q11 * l11, w12, q21 * l21 + q22 * l22, det
+
+
+def _blocks_2x2(lam: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``T = λᵀAλ + I``, ``𝒲 = λT^{-1}λᵀ`` and ``|T|`` for a stack of 2 × 2 blocks
+    (closed forms; faster than batched LAPACK calls for the common ``(1 + x | g)``)."""
+    if len(A) <= 2:  # few distinct blocks (e.g. a balanced design): Python floats
+        return _blocks_2x2_scalar(lam, A)
+    t11, t12, t22, w11, w12, w22, det = _closed_form_2x2(
+        lam[0, 0], lam[1, 0], lam[1, 1], A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
+    )
+    n = len(det)
     T = np.empty((n, 2, 2))
     T[:, 0, 0], T[:, 0, 1], T[:, 1, 0], T[:, 1, 1] = t11, t12, t12, t22
     W = np.empty((n, 2, 2))
-    w12 = q11 * l21 + q12 * l22
-    W[:, 0, 0], W[:, 0, 1], W[:, 1, 0], W[:, 1, 1] = q11 * l11, w12, w12, q21 * l21 + q22 * l22
+    W[:, 0, 0], W[:, 0, 1], W[:, 1, 0], W[:, 1, 1] = w11, w12, w12, w22
     return T, W, det
 
 
@@ -83,21 +92,9 @@ def _blocks_2x2_scalar(
         entries = A[:, [0, 0, 1], [0, 1, 1]].tolist()
     T, W, det = [], [], []
     for a11, a12, a22 in entries:
-        p11 = a11 * l11 + a12 * l21
-        p21 = a12 * l11 + a22 * l21
-        p12 = a12 * l22
-        p22 = a22 * l22
-        t11 = l11 * p11 + l21 * p21 + 1.0
-        t12 = l11 * p12 + l21 * p22
-        t22 = l22 * p22 + 1.0
-        dt = t11 * t22 - t12 * t12
-        i11, i12, i22 = t22 / dt, -t12 / dt, t11 / dt
-        q11, q12 = l11 * i11, l11 * i12
-        q21 = l21 * i11 + l22 * i12
-        q22 = l21 * i12 + l22 * i22
-        w12 = q11 * l21 + q12 * l22
+        t11, t12, t22, w11, w12, w22, dt = _closed_form_2x2(l11, l21, l22, a11, a12, a22)
         T.append((t11, t12, t12, t22))
-        W.append((q11 * l11, w12, w12, q21 * l21 + q22 * l22))
+        W.append((w11, w12, w12, w22))
         det.append(dt)
     n = len(det)
     return np.array(T).reshape(n, 2, 2), np.array(W).reshape(n, 2, 2), np.array(det)
