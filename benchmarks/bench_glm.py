@@ -158,14 +158,7 @@ def main() -> None:
                 " (target <= 1e-6)"
             )
             summary.append(line)
-    if summary:
-        print("\n## Targets")
-        report.append("#### Targets\n")
-        for line in summary:
-            print("- " + line)
-            report.append("- " + line)
-    if args.out:
-        Path(args.out).write_text("\n".join(report) + "\n")
+    common.finish_report(report, summary, args.out)
 
 
 if __name__ == "__main__":
