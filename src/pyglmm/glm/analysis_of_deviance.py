@@ -28,10 +28,27 @@ from pyglmm.glm.warn import warn
 _TESTS = {"chisq": "Chisq", "lrt": "Chisq", "f": "F", "cp": "Cp", "rao": "Rao"}
 
 
-class AnovaTable(pd.DataFrame):
-    """A DataFrame with R's heading; ``str()`` prints it as R's ``print.anova``."""
+class _HeadedTable(pd.DataFrame):
+    """A DataFrame with R's heading lines, printed by the subclass's ``to_text``."""
 
     _metadata = ["heading"]
+
+    def to_text(self) -> str:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def _with_heading(self, body: str) -> str:
+        heading = getattr(self, "heading", None) or []
+        return "".join(h + "\n" for h in heading) + body
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+
+class AnovaTable(_HeadedTable):
+    """A DataFrame with R's heading; ``str()`` prints it as R's ``print.anova``."""
 
     @property
     def _constructor(self):
@@ -56,14 +73,7 @@ class AnovaTable(pd.DataFrame):
             zap_ind=zap,
             na_print="",
         )
-        heading = getattr(self, "heading", None) or []
-        return "".join(h + "\n" for h in heading) + body
-
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def __repr__(self) -> str:
-        return self.to_text()
+        return self._with_heading(body)
 
 
 def _test_name(test: str | None) -> str | None:
@@ -195,10 +205,8 @@ def anova_sequential(model, test: str | None = None, dispersion: float | None = 
     return out
 
 
-class NegativeBinomialAnovaTable(pd.DataFrame):
+class NegativeBinomialAnovaTable(_HeadedTable):
     """MASS's likelihood-ratio table of negative binomial models (``anova.negbin``)."""
-
-    _metadata = ["heading"]
 
     @property
     def _constructor(self):
@@ -212,14 +220,7 @@ class NegativeBinomialAnovaTable(pd.DataFrame):
                 txt = format_r(vals, 7)
                 shown[col] = [t if np.isfinite(v) else "" for t, v in zip(txt, vals, strict=True)]
         body = pd.DataFrame(shown).to_string()
-        heading = getattr(self, "heading", None) or []
-        return "".join(h + "\n" for h in heading) + body
-
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def __repr__(self) -> str:
-        return self.to_text()
+        return self._with_heading(body)
 
 
 def _rhs(formula: str) -> str:
