@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from pyglmm.errors import DataError
+from pyglmm.row_threads import map_row_chunks
 
 #: Tokens of a native right-hand side: names, integers, operators, parentheses.
 _TOKEN = re.compile(r"\s*(?:([A-Za-z_.][A-Za-z0-9_.]*)|([0-9]+)|([-+*/:^()]))")
@@ -643,16 +644,24 @@ class NativeEncoding:
                 cols = lookup[codes[var]]  # code -1 (missing) maps to the last slot, -1
                 hit = np.flatnonzero(cols >= 0)
                 X[hit, cols[hit]] = 1.0
-        for j0, sources in runs:
-            if len(sources) == 1 and sources[0].ndim == 2:
-                # one transposing copy of the whole run (numpy's blocked copy beats
-                # row chunks and column-by-column writes into a row-major matrix)
-                X[:, j0 : j0 + sources[0].shape[1]] = sources[0]
-            else:
-                for k, src in enumerate(sources):
-                    X[:, j0 + k] = src
-        for j in self._intercept_columns:
-            X[:, j] = 1.0
+        intercepts = self._intercept_columns
+
+        def fill_rows(lo: int, hi: int) -> None:
+            # the runs and the intercept of a chunk of rows while it is in cache; numpy's
+            # copies release the GIL, so the chunks share the cores
+            for j0, sources in runs:
+                if len(sources) == 1 and sources[0].ndim == 2:
+                    X[lo:hi, j0 : j0 + sources[0].shape[1]] = sources[0][lo:hi]
+                else:
+                    for k, src in enumerate(sources):
+                        X[lo:hi, j0 + k] = src[lo:hi]
+            for j in intercepts:
+                X[lo:hi, j] = 1.0
+
+        if n >= _BLOCK_MIN_ROWS:
+            map_row_chunks(fill_rows, n)
+        else:
+            fill_rows(0, n)
         for j, column in self._products:
             X[:, j] = _product(column, values, codes)
         return X

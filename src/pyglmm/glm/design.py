@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyglmm.glm.row_threads import CHUNK_ROWS, map_row_chunks, row_threads
 from pyglmm.glm.weighted_ls import weighted_gram
+from pyglmm.row_threads import CHUNK_ROWS, map_row_chunks, row_threads
 
 
 class DenseDesign:
@@ -33,7 +33,7 @@ class DenseDesign:
         return self.X.shape
 
     def matvec(self, beta: np.ndarray) -> np.ndarray:
-        r""":math:`X\beta` (row chunks in threads, :mod:`pyglmm.glm.row_threads`)."""
+        r""":math:`X\beta` (row chunks in threads, :mod:`pyglmm.row_threads`)."""
         n, p = self.X.shape
         if p == 0:
             return np.zeros(n)
@@ -41,7 +41,7 @@ class DenseDesign:
             return self.X @ beta
         eta = np.empty(n)
         X = self.X
-        map_row_chunks(lambda lo, hi: np.matmul(X[lo:hi], beta, out=eta[lo:hi]), n)
+        map_row_chunks(lambda lo, hi: np.dot(X[lo:hi], beta, out=eta[lo:hi]), n)
         return eta
 
     def crossprod(self, w: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -141,7 +141,7 @@ def fit_irls(
     The per-row work (means, deviance, working weights) is done by
     :func:`~pyglmm.glm.working.family_rows` (fast exact formulas for the canonical
     logit and log links), the cross products by the design, its rows split between
-    the cores (:mod:`pyglmm.glm.row_threads`) with single-threaded BLAS.
+    the cores (:mod:`pyglmm.row_threads`) with single-threaded BLAS.
     """
     with blas_threads(1):
         return _fit_irls(

@@ -801,9 +801,15 @@ def glm(
     if distributed.is_dask_collection(data):  # Dask DataFrame: fit on the cluster
         args = (family, link, weights, offset, contrasts, control, start, theta)
         return distributed.glm(formula, data, *args)
+    from pyglmm.mixed.blas_threads import blas_threads
     from pyglmm.page_advice import ordinary_pages
 
-    with ordinary_pages():  # no huge-page compaction stalls on the new model matrix
+    # ordinary pages: no huge-page compaction stalls on the new model matrix. One BLAS
+    # thread for the whole fit, not only for IRLS: the cores are shared by pyglmm's own row
+    # threads, and one multithreaded BLAS call (say a dot product of length n in the null
+    # deviance) leaves OpenBLAS's worker spinning on a core for the next ~0.1 s, measured
+    # here to slow a logistic fit of 10^5 x 20 from 20 to 33 ms.
+    with ordinary_pages(), blas_threads(1):
         return _fit_glm(
             formula,
             data,

@@ -89,7 +89,7 @@ def weighted_gram_rows(
         Xb = X[start:stop]
         B = buffer[: stop - start]
         np.multiply(Xb, w[start:stop, None], out=B)
-        np.matmul(B.T, Xb, out=part)
+        np.dot(B.T, Xb, out=part)
         A += part
         r += v[start:stop] @ Xb
     return A, r
@@ -98,11 +98,11 @@ def weighted_gram_rows(
 def weighted_gram(X: np.ndarray, w: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r""":math:`X^\top W X` (both triangles) and :math:`X^\top v`, with :math:`W = \mathrm{diag}(w)`.
 
-    The rows are cut into chunks (:func:`~pyglmm.glm.row_threads.map_row_chunks`) summed
+    The rows are cut into chunks (:func:`~pyglmm.row_threads.map_row_chunks`) summed
     by :func:`weighted_gram_rows` in threads with single-threaded BLAS; the chunks' sums
     are added in chunk order.
     """
-    from pyglmm.glm.row_threads import map_row_chunks
+    from pyglmm.row_threads import map_row_chunks
 
     n, p = X.shape
     if p == 0:

@@ -1,4 +1,4 @@
-r"""Sums over rows split between threads: the cores share the passes of an IRLS step.
+r"""Sums over rows split between threads: the cores share the passes over a tall matrix.
 
 The work of one IRLS iteration on a tall design is a sum over rows
 (:math:`X^\top W X = \sum_i w_i x_i x_i^\top`, :math:`X\beta` row by row). numpy's
