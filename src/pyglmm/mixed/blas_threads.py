@@ -61,11 +61,17 @@ def blas_threads(n: int | None) -> Iterator[None]:
         yield
         return
     libs = _find_libs()
-    saved = []
+    saved = []  # the previous count of each library whose count was changed, else -1
     for lib, setter, getter in libs:
         try:
-            saved.append(int(getattr(lib, getter)()))
+            current = int(getattr(lib, getter)())
+            if current == int(n):
+                # already so (a nested block): OpenBLAS's setter is not free (tens of
+                # microseconds when its threads have just worked), so it is not called
+                saved.append(-1)
+                continue
             getattr(lib, setter)(ctypes.c_int(int(n)))
+            saved.append(current)
         except Exception:  # pragma: no cover
             saved.append(-1)
     try:
