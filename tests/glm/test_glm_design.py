@@ -9,7 +9,7 @@ import pytest
 import pyglmm as pg
 from pyglmm.families import get_family
 from pyglmm.formula.frame import model_frame
-from pyglmm.glm.design import DenseDesign, FactorBlockDesign, make_design
+from pyglmm.glm.design import DenseDesign, FactorBlockDesign, design_of_frame, make_design
 from pyglmm.glm.irls import fit_irls
 from pyglmm.glm.weighted_ls import weighted_crossprod, weighted_gram
 
@@ -91,3 +91,55 @@ def test_a_matrix_that_only_looks_like_a_factor_block_stays_dense():
     X = mf.X.copy()
     X[5, -1] = 0.5  # break one indicator
     assert isinstance(make_design(X, mf.data, mf.terms, mf.assign, mf.column_names), DenseDesign)
+
+
+@pytest.mark.parametrize(
+    "formula", ["y ~ x + f + g", "y ~ 0 + f + x", "y ~ g + f + x:g", "y ~ f + f:x"]
+)
+def test_frame_leaves_the_factor_block_out_and_the_fit_is_the_dense_fit(formula):
+    """With ``indicator_block_min`` the frame never forms the indicator columns: the other
+    columns are X without them, the design built from the level codes is the dense X, and
+    the fit equals the IRLS fit on the dense matrix."""
+    data = factor_data()
+    full = model_frame(formula, data)
+    mf = model_frame(formula, data, indicator_block_min=30)
+    assert mf.X is None
+    block = mf.fixed.indicator_block
+    assert block.variable == "f" and mf.column_names == full.column_names
+    cols = np.arange(block.first, block.first + block.size)
+    assert all(full.column_names[j].startswith("f") for j in cols)
+    np.testing.assert_array_equal(mf.fixed.other_columns, np.delete(full.X, cols, axis=1))
+    design = design_of_frame(mf)
+    assert isinstance(design, FactorBlockDesign)
+    np.testing.assert_array_equal(design.dense(), full.X)
+    m = pg.glm(formula, data, family="poisson")
+    assert isinstance(m._factor_design, FactorBlockDesign)
+    dense = fit_irls(full.X, full.y, get_family("poisson"))
+    np.testing.assert_allclose(m.coef.to_numpy(), dense.coef, rtol=1e-9, atol=1e-12)
+    assert m.iterations == dense.iterations
+
+
+@pytest.mark.parametrize(
+    ("formula", "contrasts"),
+    [
+        ("y ~ x + f:x", None),  # indicators multiplied by x: not a block
+        ("y ~ x + f", {"f": "contr.sum"}),  # contrast columns, not indicators
+        ("y ~ x + g", None),  # too few levels
+    ],
+)
+def test_frames_without_an_indicator_block_keep_x(formula, contrasts):
+    data = factor_data()
+    mf = model_frame(formula, data, contrasts=contrasts, indicator_block_min=30)
+    assert mf.fixed.indicator_block is None
+    np.testing.assert_array_equal(mf.X, model_frame(formula, data, contrasts=contrasts).X)
+
+
+def test_the_largest_indicator_block_is_left_out():
+    data = factor_data()
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 40, len(data))
+    data["h"] = pd.Categorical.from_codes(codes, [f"H{i}" for i in range(40)])
+    mf = model_frame("y ~ h + x + f", data, indicator_block_min=30)
+    assert mf.fixed.indicator_block.variable == "f" and mf.fixed.indicator_block.size == 59
+    full = model_frame("y ~ h + x + f", data)
+    np.testing.assert_array_equal(design_of_frame(mf).dense(), full.X)

@@ -30,7 +30,12 @@ from formulaic import Formula, ModelSpec
 from pyglmm.errors import DataError, FormulaError
 from pyglmm.formula.expressions import referenced_names
 from pyglmm.formula.levels import as_r_factor
-from pyglmm.formula.native import NativeEncoding, new_data_columns, parse_simple_rhs
+from pyglmm.formula.native import (
+    IndicatorBlock,
+    NativeEncoding,
+    new_data_columns,
+    parse_simple_rhs,
+)
 
 _FACTOR_CALL = re.compile(r"\b(?:as\.factor|factor)\(")
 #: Above this many rows, simple designs skip formulaic's pandas assembly (see
@@ -165,9 +170,21 @@ class FixedDesign:
     columns : mapping, optional
         Columns of ``data`` already looked up (name to Series), to save pandas
         lookups when building the matrix directly.
+    indicator_block_min : int, optional
+        When given and the matrix is built directly, a factor term with at least this
+        many indicator columns (:meth:`~pyglmm.formula.native.NativeEncoding.indicator_block`)
+        is not filled in: :attr:`matrix` is None, and :attr:`other_columns` and
+        :attr:`indicator_block` describe :math:`X` (a GLM fits such a term from the
+        level codes).
 
     Attributes
     ----------
+    matrix : numpy.ndarray or None
+        The model matrix of the training data (None when an indicator block was left out).
+    indicator_block : IndicatorBlock or None
+        The factor term left out of :attr:`matrix`.
+    other_columns : numpy.ndarray or None
+        With an indicator block, the other columns of :math:`X`, in order.
     column_names : list of str
         R-style column names of the model matrix.
     terms : list of str
@@ -183,8 +200,11 @@ class FixedDesign:
         contrasts: Mapping[str, str] | None = None,
         *,
         columns: Mapping[str, pd.Series] | None = None,
+        indicator_block_min: int | None = None,
     ) -> None:
         self.rhs = rhs
+        self.indicator_block: IndicatorBlock | None = None
+        self.other_columns: np.ndarray | None = None
         self.contrasts = dict(contrasts or {})
         _check_contrasts(self.contrasts)
         self._spec: ModelSpec | None = None
@@ -204,7 +224,15 @@ class FixedDesign:
         if self._native is not None:
             native = self._native
             self._factor_levels: dict[str, list[Any]] = native.factor_levels
-            self.matrix = native.fill(source)
+            block = (
+                None if indicator_block_min is None else native.indicator_block(indicator_block_min)
+            )
+            if block is None:
+                self.matrix = native.fill(source)
+            else:
+                self.indicator_block = block
+                self.other_columns = native.fill(source, without=block)
+                self.matrix = None
             self.column_names = native.column_names
             self.terms = native.terms
             self.assign = native.assign

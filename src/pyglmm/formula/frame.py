@@ -68,8 +68,9 @@ class ModelFrame(FixedColumns):
     response_name : str or None
     response_levels : list or None
         For a two-level factor response, its levels (``y`` is 1 for the second).
-    X : numpy.ndarray
-        Fixed-effects model matrix ``(n, p)``.
+    X : numpy.ndarray or None
+        Fixed-effects model matrix ``(n, p)``; None when a many-level factor was left out
+        of it (``indicator_block_min`` of :func:`model_frame`).
     column_names, terms, assign
         As :class:`~pyglmm.formula.fixed.FixedDesign`.
     offset : numpy.ndarray
@@ -89,7 +90,7 @@ class ModelFrame(FixedColumns):
     data: pd.DataFrame
     y: np.ndarray | None
     response_name: str | None
-    X: np.ndarray
+    X: np.ndarray | None
     fixed: FixedDesign
     offset: np.ndarray
     weights: np.ndarray | None
@@ -205,6 +206,7 @@ def model_frame(
     contrasts: Mapping[str, str] | None = None,
     na_action: str = "omit",
     extra_columns: Sequence[str] = (),
+    indicator_block_min: int | None = None,
 ) -> ModelFrame:
     """Build the :class:`ModelFrame` of ``formula`` on ``data``.
 
@@ -224,6 +226,10 @@ def model_frame(
         ``"fail"`` raises instead.
     extra_columns : sequence of str
         Further columns to keep in :attr:`ModelFrame.data` (and to check for NA).
+    indicator_block_min : int, optional
+        Leave a factor term of at least this many indicator columns out of the model
+        matrix (see :class:`~pyglmm.formula.fixed.FixedDesign`): ``X`` is then None and
+        ``fixed.other_columns`` / ``fixed.indicator_block`` describe it.
     """
     df = data if isinstance(data, pd.DataFrame) else to_pandas(data)  # only read
     if len(df) == 0:
@@ -300,12 +306,14 @@ def model_frame(
     if pf.response is not None:
         y, response_levels = response(pf.response, sub, columns=columns, finite=finite)
 
-    fixed = FixedDesign(pf.fixed, sub, contrasts, columns=columns)
+    fixed = FixedDesign(
+        pf.fixed, sub, contrasts, columns=columns, indicator_block_min=indicator_block_min
+    )
     off = formula_offset(pf.offsets, sub) if pf.offsets else np.zeros(n)
     if o_arr is not None:
         off = off + o_arr
     check_model_arrays(
-        fixed.matrix,
+        fixed.matrix if fixed.matrix is not None else fixed.other_columns,
         n,
         off,
         w_arr,

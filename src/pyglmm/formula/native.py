@@ -398,6 +398,37 @@ Piece = tuple[str, int | None, int | None]
 Column = tuple[tuple[Piece, ...], tuple[Piece, ...]]
 
 
+@dataclass(frozen=True)
+class IndicatorBlock:
+    r"""The indicator columns of one factor that make up a whole term of the matrix.
+
+    Columns ``first .. first + size - 1`` of :math:`X` are :math:`F`, with
+    :math:`F_{ij} = 1` when row :math:`i` has the level whose column is
+    ``first + j``. A GLM fits such a block from the level codes alone
+    (:class:`~pyglmm.glm.design.FactorBlockDesign`), without :math:`F` itself.
+
+    Attributes
+    ----------
+    variable : str
+        The factor.
+    first, size : int
+        The block's first column and its number of columns.
+    column_of_level : (levels + 1,) int array
+        For each level code, its column of :math:`X` (-1 for a level without one, the
+        reference level; the last entry, for code -1, is -1 too).
+    """
+
+    variable: str
+    first: int
+    size: int
+    column_of_level: np.ndarray
+
+    def codes(self, level_codes: np.ndarray) -> np.ndarray:
+        """The column of each row within the block, -1 for a row without one."""
+        cols = self.column_of_level[level_codes]
+        return np.where(cols >= 0, cols - self.first, -1)
+
+
 class NativeEncoding:
     """How to fill the model matrix of a native right-hand side from columns.
 
@@ -605,8 +636,32 @@ class NativeEncoding:
             for _, (multi, solo) in self._products
         )
 
+    def indicator_block(self, min_columns: int) -> IndicatorBlock | None:
+        """The largest :class:`IndicatorBlock` of at least ``min_columns`` columns: the
+        indicator columns of one factor that are, by themselves, all the columns of one
+        term (``f`` in ``y ~ x + f``, not ``x:f``); None when there is none."""
+        best: IndicatorBlock | None = None
+        for var, lookup in self._lookups.items():
+            cols = np.sort(lookup[lookup >= 0])
+            if len(cols) < max(min_columns, 1) or cols[-1] - cols[0] + 1 != len(cols):
+                continue
+            term = self.assign[cols[0]]
+            if np.count_nonzero(self.assign == term) != len(cols) or np.any(
+                self.assign[cols] != term
+            ):
+                continue
+            if best is None or len(cols) > best.size:
+                best = IndicatorBlock(var, int(cols[0]), len(cols), lookup)
+        return best
+
     # -- filling -----------------------------------------------------------
-    def fill(self, data: pd.DataFrame, codes: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    def fill(
+        self,
+        data: pd.DataFrame,
+        codes: Mapping[str, np.ndarray] | None = None,
+        *,
+        without: IndicatorBlock | None = None,
+    ) -> np.ndarray:
         """The model matrix of ``data`` (C-contiguous, float).
 
         Parameters
@@ -616,9 +671,18 @@ class NativeEncoding:
             a categorical with the training levels.
         codes : mapping, optional
             Level codes (-1 for missing) of each factor variable, when already known.
+        without : IndicatorBlock, optional
+            Leave out the columns of this block (of :meth:`indicator_block`): the result
+            has the other columns, in order.
         """
         n = len(data)
         p = len(self.columns)
+        # where each column goes (-1: left out)
+        dest = np.arange(p)
+        if without is not None:
+            dest[without.first + without.size :] -= without.size
+            dest[without.first : without.first + without.size] = -1
+            p -= without.size
         if codes is None:
             codes = {v: np.asarray(data[v].array.codes) for v in self.factor_levels}
         runs = []
@@ -635,16 +699,24 @@ class NativeEncoding:
         }
         for var, table in self._tables.items():
             values[var] = table[codes[var]]  # code -1 (missing) takes the row of NaN
+        lookups = self._lookups
+        if without is not None:
+            lookups = {
+                var: np.where(lookup >= 0, dest[lookup], -1)
+                for var, lookup in lookups.items()
+                if var != without.variable
+            }
+            runs = [(int(dest[j0]), sources) for j0, sources in runs]
         X = np.empty((n, p))
-        if self._lookups:
+        if lookups:
             # empty + fill: sequential first touch of the pages, faster than the
             # scattered page faults np.zeros + scatter would cause
             X.fill(0.0)
-            for var, lookup in self._lookups.items():
+            for var, lookup in lookups.items():
                 cols = lookup[codes[var]]  # code -1 (missing) maps to the last slot, -1
                 hit = np.flatnonzero(cols >= 0)
                 X[hit, cols[hit]] = 1.0
-        intercepts = self._intercept_columns
+        intercepts = [int(dest[j]) for j in self._intercept_columns]
 
         def fill_rows(lo: int, hi: int) -> None:
             # the runs and the intercept of a chunk of rows while it is in cache; numpy's
@@ -663,7 +735,7 @@ class NativeEncoding:
         else:
             fill_rows(0, n)
         for j, column in self._products:
-            X[:, j] = _product(column, values, codes)
+            X[:, dest[j]] = _product(column, values, codes)
         return X
 
 

@@ -140,6 +140,25 @@ class FactorBlockDesign:
 MIN_FACTOR_COLUMNS = 30
 
 
+def design_of_frame(frame) -> DenseDesign | FactorBlockDesign:
+    """The design of a model frame (:func:`~pyglmm.formula.frame.model_frame`).
+
+    A frame built with ``indicator_block_min`` whose many-level factor was left out of
+    :math:`X` gives a :class:`FactorBlockDesign` straight from the other columns and
+    the factor's level codes (the :math:`n \times m` indicator block is never formed);
+    any other frame goes through :func:`make_design`.
+    """
+    block = frame.fixed.indicator_block
+    if block is None:
+        return make_design(frame.X, frame.data, frame.terms, frame.assign, frame.column_names)
+    other = frame.fixed.other_columns
+    p = other.shape[1] + block.size
+    in_block = np.arange(block.first, block.first + block.size)
+    order = np.concatenate([np.setdiff1d(np.arange(p), in_block), in_block])
+    level_codes = np.asarray(frame.data[block.variable].array.codes, dtype=np.intp)
+    return FactorBlockDesign(other, block.codes(level_codes), block.size, order)
+
+
 def make_design(X: np.ndarray, data=None, terms=None, assign=None, column_names=None):
     """The fastest design for ``X``: a :class:`FactorBlockDesign` when one term is a
     factor with many treatment-coded indicator columns, else a :class:`DenseDesign`.

@@ -31,7 +31,7 @@ from pyglmm.glm.coefficient_inference import (
     summary_dispersion,
 )
 from pyglmm.glm.control import GLMControl
-from pyglmm.glm.design import FactorBlockDesign, make_design
+from pyglmm.glm.design import MIN_FACTOR_COLUMNS, FactorBlockDesign, design_of_frame
 from pyglmm.glm.dispersion import (
     deviance_dispersion,
     fletcher_dispersion,
@@ -648,7 +648,16 @@ def _fit_glm(
         if theta is not None:
             raise FamilyError("theta= is only for the negative binomial family")
         fam = get_family(family, link)
-    frame = model_frame(formula, data, weights=weights, offset=offset, contrasts=contrasts)
+    frame = model_frame(
+        formula,
+        data,
+        weights=weights,
+        offset=offset,
+        contrasts=contrasts,
+        # a many-level factor is fitted from its level codes, its indicator columns are
+        # not formed (glm.nb's theta loop reads X itself)
+        indicator_block_min=None if estimate_theta else MIN_FACTOR_COLUMNS,
+    )
     check_glm_formula(formula, frame.random, frame.y is not None)
     weights_arr = frame.weights
     # the offset= argument, per used row (formula offsets are re-evaluated on refits)
@@ -688,7 +697,7 @@ def _fit_glm(
     with ctx:
         if not warn:
             warnings.simplefilter("ignore")
-        design = make_design(frame.X, frame.data, frame.terms, frame.assign, frame.column_names)
+        design = design_of_frame(frame)
         fit = fit_irls(
             design,
             frame.y,
