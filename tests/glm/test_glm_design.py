@@ -143,3 +143,35 @@ def test_the_largest_indicator_block_is_left_out():
     assert mf.fixed.indicator_block.variable == "f" and mf.fixed.indicator_block.size == 59
     full = model_frame("y ~ h + x + f", data)
     np.testing.assert_array_equal(design_of_frame(mf).dense(), full.X)
+
+
+def test_block_elimination_falls_back_to_r_rank_rule():
+    """Where block elimination cannot decide the rank as R does (a level whose rows all
+    have zero weight, a numeric column collinear with others), the step factors X'WX in
+    R's column order: the same aliased coefficients (NA) as the dense fit."""
+    data = factor_data()
+    data["x2"] = 2.0 * data["x"]
+    weights = np.ones(len(data))
+    weights[(data["f"] == "L007").to_numpy()] = 0.0
+    with pytest.warns(pg.errors.RankDeficiencyWarning, match="x2, fL007"):
+        m = pg.glm("y ~ x + x2 + f", data, family="poisson", weights=weights)
+    assert isinstance(m._factor_design, FactorBlockDesign)
+    X = model_frame("y ~ x + x2 + f", data).X
+    dense = fit_irls(X, data["y"].to_numpy(), get_family("poisson"), weights=weights, warn=False)
+    aliased = np.isnan(m.coef.to_numpy())
+    np.testing.assert_array_equal(aliased, np.isnan(dense.coef))
+    assert m.coef.index[aliased].tolist() == ["x2", "fL007"]
+    np.testing.assert_allclose(m.coef.to_numpy()[~aliased], dense.coef[~aliased], rtol=1e-9)
+
+
+def test_block_step_solves_the_normal_equations():
+    data = factor_data()
+    mf = model_frame("y ~ x + g + f", data, indicator_block_min=30)
+    design = design_of_frame(mf)
+    rng = np.random.default_rng(7)
+    w, v = rng.random(len(data)) + 0.1, rng.standard_normal(len(data))
+    beta = design.block_step(w, v)
+    X = design.dense()
+    np.testing.assert_allclose(X.T @ (w * (X @ beta)), X.T @ v, rtol=1e-9, atol=1e-9)
+    w[design.codes == 3] = 0.0  # a level without weight: not decided here
+    assert design.block_step(w, v) is None

@@ -91,6 +91,8 @@ class FactorBlockDesign:
         self.m = int(n_levels)
         self.order = np.asarray(order, dtype=np.intp)
         self.inverse = np.argsort(self.order)
+        #: [D F] is R's column order (the factor is the last term)
+        self._in_order = bool(np.array_equal(self.order, np.arange(len(self.order))))
         self._in_level = self.codes >= 0
         self._codes_safe = np.where(self._in_level, self.codes, self.m)
 
@@ -118,10 +120,60 @@ class FactorBlockDesign:
         rhs[k:] = np.bincount(cs, v, minlength=m + 1)[:m]
         for j in range(k):
             A[j, k:] = np.bincount(cs, w * self.D[:, j], minlength=m + 1)[:m]
+        if self._in_order:  # the block is last in R's order too: A is already in place
+            return A, rhs
         # back to the original column order (upper triangle of the permuted matrix)
         full = np.triu(A) + np.triu(A, 1).T
         P = full[np.ix_(self.inverse, self.inverse)]
         return np.triu(P), rhs[self.inverse]
+
+    def block_step(self, w: np.ndarray, v: np.ndarray) -> np.ndarray | None:
+        r"""The solution :math:`\beta` of :math:`X^\top W X \beta = X^\top v` by block elimination.
+
+        With the indicator block first the cross product is
+        :math:`\begin{pmatrix} \Delta & C \\ C^\top & A_{DD} \end{pmatrix}`,
+        :math:`\Delta = \operatorname{diag}(d)` the weight of each level,
+        :math:`C = F^\top W D`, and eliminating :math:`\Delta` leaves the
+        :math:`k \times k` Schur complement :math:`S = A_{DD} - C^\top \Delta^{-1} C`:
+
+        .. math::
+
+            \beta_D = S^{-1}(r_D - C^\top \Delta^{-1} r_F), \qquad
+            \beta_F = \Delta^{-1}(r_F - C\beta_D),
+
+        :math:`O(nk + mk^2)` work against :math:`O((k + m)^3)` for the Cholesky factor of
+        the whole matrix. Returns None when the step cannot decide the rank as R would
+        (a level without weight, or a pivot of :math:`S` that is small relative to
+        :math:`A_{DD}`): the caller then factors :math:`X^\top W X` in R's column order.
+        """
+        from pyglmm.glm.weighted_ls import SUSPECT_PIVOT_RATIO, cholesky_solve, cholesky_upper
+
+        k, m = self.D.shape[1], self.m
+        cs = self._codes_safe
+        d = np.bincount(cs, w, minlength=m + 1)[:m]
+        if not np.all(d > 0):
+            return None
+        r_f = np.bincount(cs, v, minlength=m + 1)[:m]
+        beta = np.empty(k + m)
+        if k:
+            A_dd, r_d = weighted_gram(self.D, w, v)
+            C = np.empty((m, k))
+            for j in range(k):
+                C[:, j] = np.bincount(cs, w * self.D[:, j], minlength=m + 1)[:m]
+            C_scaled = C / d[:, None]
+            S = A_dd - C.T @ C_scaled
+            U, _ = cholesky_upper(S)
+            diag = np.diag(A_dd)
+            if U is None or np.min(np.diag(U) ** 2 / diag) < SUSPECT_PIVOT_RATIO:
+                return None
+            beta_d = cholesky_solve(U, r_d - C_scaled.T @ r_f)
+            beta[:k] = beta_d
+            beta[k:] = (r_f - C @ beta_d) / d
+        else:
+            beta[k:] = r_f / d
+        out = np.empty(k + m)
+        out[self.order] = beta
+        return out
 
     def dense(self) -> np.ndarray:
         n = self.D.shape[0]

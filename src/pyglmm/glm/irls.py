@@ -255,8 +255,8 @@ def _fit_irls(
     keep: np.ndarray | None = None  # non-aliased columns (decided at the first step)
     coef = np.zeros(nvars) if start is None else start.copy()
     beta = coef.copy()
-    U = np.zeros((0, 0))
-    w2 = np.zeros(nobs)
+    U: np.ndarray | None = np.zeros((0, 0))
+    w2 = wz2 = np.zeros(nobs)
     iteration = 0
     for iteration in range(1, control.maxit + 1):
         w_new, wz, n_good = rows.working(state, iteration)
@@ -264,15 +264,22 @@ def _fit_irls(
             conv = False
             emit(f"no observations informative at iteration {iteration}")
             break
-        w2 = w_new
-        A, rhs = design.crossprod(w2, wz)
-        U, suspicious = factor_crossproducts(A, keep)
-        if keep is None and not suspicious:
-            keep = np.ones(nvars, dtype=bool)
-        if suspicious:
-            keep, U, beta_new = suspicious_step(design, A, rhs, w2, wz, nobs, tol)
-        else:
-            beta_new = solve_step(U, rhs, keep, nvars, nobs)
+        w2, wz2 = w_new, wz
+        beta_new = None
+        if isinstance(design, FactorBlockDesign) and (keep is None or np.all(keep)):
+            # block elimination; the factor of X'WX in R's order is formed once, at the end
+            beta_new = design.block_step(w2, wz)
+            if beta_new is not None:
+                keep, U = np.ones(nvars, dtype=bool), None
+        if beta_new is None:
+            A, rhs = design.crossprod(w2, wz)
+            U, suspicious = factor_crossproducts(A, keep)
+            if keep is None and not suspicious:
+                keep = np.ones(nvars, dtype=bool)
+            if suspicious:
+                keep, U, beta_new = suspicious_step(design, A, rhs, w2, wz, nobs, tol)
+            else:
+                beta_new = solve_step(U, rhs, keep, nvars, nobs)
         if not np.all(np.isfinite(beta_new)):
             conv = False
             emit(f"non-finite coefficients at iteration {iteration}")
@@ -330,6 +337,8 @@ def _fit_irls(
             break
         devold = dev
         coef = coefold = beta.copy()
+    if U is None:  # the last step was a block elimination: U of the last X'WX, as R's qr
+        U, _ = factor_crossproducts(design.crossprod(w2, wz2)[0], keep)
     design.release()
     eta, mu = state.eta, state.mu
     for message in stop_warnings(conv, boundary):
