@@ -1,5 +1,7 @@
 """Model frames: checks, na.omit, responses, offsets and weights."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -137,3 +139,37 @@ def test_huge_finite_values_are_not_missing():
     f = model_frame("y ~ x", df)
     assert f.n_dropped == 0
     np.testing.assert_array_equal(f.X[:, 1], df["x"].to_numpy())
+
+
+@pytest.mark.parametrize("n", [50, 10_000])
+@pytest.mark.parametrize("bad", ["x1 nan", "x2 inf", "y nan and x1 nan", "none"])
+def test_predictor_checks_made_while_filling_agree_with_checking_first(n, bad):
+    """Plain float predictors are checked for NaN / infinity while X is filled; data where
+    that check fails are framed again with every column checked first, so the rows
+    dropped, the one warning and the errors are those of checking first."""
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame(rng.standard_normal((n, 3)), columns=["y", "x1", "x2"])
+    if "x1 nan" in bad:
+        df.loc[[3, n - 2], "x1"] = np.nan
+    if "x2 inf" in bad:
+        df.loc[7, "x2"] = np.inf
+    if "y nan" in bad:
+        df.loc[[3, 5], "y"] = np.nan
+
+    def frame(defer):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = model_frame("y ~ x1 + x2", df, _defer_checks=defer)
+            except DataError as e:
+                result = str(e)
+        return result, [str(w.message) for w in caught]
+
+    (checked, warned_checked), (deferred, warned_deferred) = frame(False), frame(True)
+    assert warned_deferred == warned_checked and len(warned_checked) <= 1
+    if bad == "x2 inf":
+        assert "non-finite" in deferred and deferred == checked
+        return
+    np.testing.assert_array_equal(deferred.X, checked.X)
+    np.testing.assert_array_equal(deferred.y, checked.y)
+    assert deferred.n_dropped == checked.n_dropped == {"x1 nan": 2, "none": 0}.get(bad, 3)

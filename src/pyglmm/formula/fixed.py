@@ -170,6 +170,9 @@ class FixedDesign:
     columns : mapping, optional
         Columns of ``data`` already looked up (name to Series), to save pandas
         lookups when building the matrix directly.
+    verify_finite : frozenset of str, optional
+        Numeric variables whose values have not been checked: :attr:`verified_finite`
+        says whether the matrix was filled from them and showed them all finite.
     indicator_block_min : int, optional
         When given and the matrix is built directly, a factor term with at least this
         many indicator columns (:meth:`~pyglmm.formula.native.NativeEncoding.indicator_block`)
@@ -201,8 +204,11 @@ class FixedDesign:
         *,
         columns: Mapping[str, pd.Series] | None = None,
         indicator_block_min: int | None = None,
+        verify_finite: frozenset[str] = frozenset(),
     ) -> None:
         self.rhs = rhs
+        #: whether the variables of ``verify_finite`` were seen to be finite while filling
+        self.verified_finite = not verify_finite
         self.indicator_block: IndicatorBlock | None = None
         self.other_columns: np.ndarray | None = None
         self.contrasts = dict(contrasts or {})
@@ -227,11 +233,14 @@ class FixedDesign:
             block = (
                 None if indicator_block_min is None else native.indicator_block(indicator_block_min)
             )
+            filled, runs_finite = native.fill_checked(source, without=block)
+            if verify_finite:
+                self.verified_finite = runs_finite and verify_finite <= native.plain_variables
             if block is None:
-                self.matrix = native.fill(source)
+                self.matrix = filled
             else:
                 self.indicator_block = block
-                self.other_columns = native.fill(source, without=block)
+                self.other_columns = filled
                 self.matrix = None
             self.column_names = native.column_names
             self.terms = native.terms

@@ -20,9 +20,10 @@ import pandas as pd
 
 from pyglmm.data import to_pandas
 from pyglmm.errors import DataError, FormulaError, MissingDataWarning
-from pyglmm.formula.expressions import check_columns, evaluate
+from pyglmm.formula.expressions import check_columns, evaluate, referenced_names
 from pyglmm.formula.fixed import FixedDesign
 from pyglmm.formula.levels import as_r_factor
+from pyglmm.formula.native import parse_simple_rhs
 from pyglmm.formula.parse import ParsedFormula, RandomBar, parse_formula, split_top_level
 
 _CBIND = re.compile(r"^cbind\((?P<args>.*)\)$", re.S)
@@ -207,6 +208,7 @@ def model_frame(
     na_action: str = "omit",
     extra_columns: Sequence[str] = (),
     indicator_block_min: int | None = None,
+    _defer_checks: bool = True,
 ) -> ModelFrame:
     """Build the :class:`ModelFrame` of ``formula`` on ``data``.
 
@@ -260,7 +262,20 @@ def model_frame(
     else:  # duplicated column names
         sub = df[used]
     columns = {c: df[c] for c in used}
-    missing, finite = _missing_and_finite(columns)
+    # float columns that are plain terms of the fixed part are checked for NaN and
+    # infinity while the model matrix is filled (one pass over them, not two) when
+    # nothing else is missing; if that check fails the frame is built again, checking
+    # every column first
+    deferred = (
+        _checked_by_fill(pf, columns, [w_name, o_name, *extra_columns])
+        if _defer_checks
+        else frozenset()
+    )
+    missing, finite = _missing_and_finite({c: s for c, s in columns.items() if c not in deferred})
+    if deferred and (missing or any(np.isnan(a).any() for a in (w_arr, o_arr) if a is not None)):
+        deferred = frozenset()
+        missing, finite = _missing_and_finite(columns)
+    finite = set(finite) | deferred
     row_masks = list(missing.values())
     for arr in (w_arr, o_arr):
         if arr is not None and np.isnan(arr).any():
@@ -307,8 +322,25 @@ def model_frame(
         y, response_levels = response(pf.response, sub, columns=columns, finite=finite)
 
     fixed = FixedDesign(
-        pf.fixed, sub, contrasts, columns=columns, indicator_block_min=indicator_block_min
+        pf.fixed,
+        sub,
+        contrasts,
+        columns=columns,
+        indicator_block_min=indicator_block_min,
+        verify_finite=deferred,
     )
+    if not fixed.verified_finite:  # a deferred column is not all finite: check it first
+        return model_frame(
+            formula,
+            data,
+            weights=weights,
+            offset=offset,
+            contrasts=contrasts,
+            na_action=na_action,
+            extra_columns=extra_columns,
+            indicator_block_min=indicator_block_min,
+            _defer_checks=False,
+        )
     off = formula_offset(pf.offsets, sub) if pf.offsets else np.zeros(n)
     if o_arr is not None:
         off = off + o_arr
@@ -336,6 +368,31 @@ def model_frame(
         response_levels=response_levels,
         offset_given=bool(pf.offsets) or o_arr is not None,
         variables=used,
+    )
+
+
+def _checked_by_fill(
+    pf: ParsedFormula, columns: Mapping[str, pd.Series], others: Sequence[str]
+) -> frozenset[str]:
+    """The float64 columns whose NaN / infinity check the model-matrix fill can make:
+    plain terms of a natively built fixed part (:func:`parse_simple_rhs`), in no random
+    term and not among ``others`` (weights, offset, extra columns) nor in the response
+    or the offsets."""
+    if pf.random:
+        return frozenset()
+    simple = parse_simple_rhs(pf.fixed)
+    if simple is None or simple.calls:
+        return frozenset()
+    elsewhere = {name for name in others if name}
+    for expr in (pf.response or "", *pf.offsets, *elsewhere):
+        elsewhere = elsewhere | set(referenced_names(expr))
+    return frozenset(
+        term[0]
+        for term in simple.terms
+        if len(term) == 1
+        and term[0] in columns
+        and term[0] not in elsewhere
+        and columns[term[0]].dtype == np.float64
     )
 
 

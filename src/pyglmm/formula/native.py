@@ -654,6 +654,11 @@ class NativeEncoding:
                 best = IndicatorBlock(var, int(cols[0]), len(cols), lookup)
         return best
 
+    @property
+    def plain_variables(self) -> frozenset[str]:
+        """The numeric variables copied as they are into columns of the matrix."""
+        return frozenset(var for _, vars_ in self._runs for var in vars_)
+
     # -- filling -----------------------------------------------------------
     def fill(
         self,
@@ -662,7 +667,19 @@ class NativeEncoding:
         *,
         without: IndicatorBlock | None = None,
     ) -> np.ndarray:
-        """The model matrix of ``data`` (C-contiguous, float).
+        """The model matrix of ``data`` (C-contiguous, float); see :meth:`fill_checked`."""
+        return self.fill_checked(data, codes, without=without)[0]
+
+    def fill_checked(
+        self,
+        data: pd.DataFrame,
+        codes: Mapping[str, np.ndarray] | None = None,
+        *,
+        without: IndicatorBlock | None = None,
+    ) -> tuple[np.ndarray, bool]:
+        """The model matrix of ``data`` (C-contiguous, float), and whether the columns of
+        :attr:`plain_variables` are all finite (checked chunk by chunk while in cache:
+        the sum of a chunk is finite only when each of its values is).
 
         Parameters
         ----------
@@ -718,25 +735,29 @@ class NativeEncoding:
                 X[hit, cols[hit]] = 1.0
         intercepts = [int(dest[j]) for j in self._intercept_columns]
 
-        def fill_rows(lo: int, hi: int) -> None:
+        def fill_rows(lo: int, hi: int) -> bool:
             # the runs and the intercept of a chunk of rows while it is in cache; numpy's
             # copies release the GIL, so the chunks share the cores
+            finite = True
             for j0, sources in runs:
                 if len(sources) == 1 and sources[0].ndim == 2:
                     X[lo:hi, j0 : j0 + sources[0].shape[1]] = sources[0][lo:hi]
                 else:
                     for k, src in enumerate(sources):
                         X[lo:hi, j0 + k] = src[lo:hi]
+                for src in sources:  # column sums of the source rows, read along columns
+                    finite = finite and bool(np.isfinite(np.add.reduce(src[lo:hi], axis=0)).all())
             for j in intercepts:
                 X[lo:hi, j] = 1.0
+            return finite
 
         if n >= _BLOCK_MIN_ROWS:
-            map_row_chunks(fill_rows, n)
+            runs_finite = all(map_row_chunks(fill_rows, n))
         else:
-            fill_rows(0, n)
+            runs_finite = fill_rows(0, n)
         for j, column in self._products:
             X[:, dest[j]] = _product(column, values, codes)
-        return X
+        return X, runs_finite
 
 
 def _product(
