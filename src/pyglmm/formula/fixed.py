@@ -35,6 +35,7 @@ from pyglmm.formula.native import (
     NativeEncoding,
     new_data_columns,
     parse_simple_rhs,
+    scatter_indicators,
 )
 
 _FACTOR_CALL = re.compile(r"\b(?:as\.factor|factor)\(")
@@ -407,14 +408,7 @@ class FixedDesign:
             else:
                 products.append((j, pieces))
         X = np.empty((n, len(names)))
-        if column_of_level:
-            # empty + fill: sequential first touch of the pages, much faster than the
-            # scattered page faults that np.zeros + scatter would cause
-            X.fill(0.0)
-        for var, lookup in column_of_level.items():
-            cols = lookup[codes_of[var]]  # code -1 (missing) maps to the last slot, -1
-            hit = np.flatnonzero(cols >= 0)
-            X[hit, cols[hit]] = 1.0
+        scatter_indicators(X, column_of_level, codes_of)
         chunk = max(1, 2**18 // max(1, len(names)))
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)

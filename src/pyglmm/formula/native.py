@@ -725,14 +725,7 @@ class NativeEncoding:
             }
             runs = [(int(dest[j0]), sources) for j0, sources in runs]
         X = np.empty((n, p))
-        if lookups:
-            # empty + fill: sequential first touch of the pages, faster than the
-            # scattered page faults np.zeros + scatter would cause
-            X.fill(0.0)
-            for var, lookup in lookups.items():
-                cols = lookup[codes[var]]  # code -1 (missing) maps to the last slot, -1
-                hit = np.flatnonzero(cols >= 0)
-                X[hit, cols[hit]] = 1.0
+        scatter_indicators(X, lookups, codes)
         intercepts = [int(dest[j]) for j in self._intercept_columns]
 
         def fill_rows(lo: int, hi: int) -> bool:
@@ -758,6 +751,23 @@ class NativeEncoding:
         for j, column in self._products:
             X[:, dest[j]] = _product(column, values, codes)
         return X, runs_finite
+
+
+def scatter_indicators(
+    X: np.ndarray, column_of_level: Mapping[str, np.ndarray], codes: Mapping[str, np.ndarray]
+) -> None:
+    """Zero ``X`` (when there are indicator columns) and set its indicators of factor levels:
+    ``X[i, column_of_level[v][codes[v][i]]] = 1``, where that column is not -1 (the
+    lookup's last slot, -1, serves code -1, a missing value)."""
+    if not column_of_level:
+        return
+    # empty + fill: sequential first touch of the pages, much faster than the scattered
+    # page faults that np.zeros + scatter would cause
+    X.fill(0.0)
+    for var, lookup in column_of_level.items():
+        cols = lookup[codes[var]]
+        hit = np.flatnonzero(cols >= 0)
+        X[hit, cols[hit]] = 1.0
 
 
 def _product(
