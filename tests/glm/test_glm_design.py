@@ -164,14 +164,14 @@ def test_block_elimination_falls_back_to_r_rank_rule():
     np.testing.assert_allclose(m.coef.to_numpy()[~aliased], dense.coef[~aliased], rtol=1e-9)
 
 
-def test_block_step_solves_the_normal_equations():
+def test_direct_step_solves_the_normal_equations():
     data = factor_data()
     mf = model_frame("y ~ x + g + f", data, indicator_block_min=30)
     design = design_of_frame(mf)
     rng = np.random.default_rng(7)
     w, v = rng.random(len(data)) + 0.1, rng.standard_normal(len(data))
-    beta = design.block_step(w, v)
+    beta = design.direct_step(w, v)
     X = design.dense()
     np.testing.assert_allclose(X.T @ (w * (X @ beta)), X.T @ v, rtol=1e-9, atol=1e-9)
     w[design.codes == 3] = 0.0  # a level without weight: not decided here
-    assert design.block_step(w, v) is None
+    assert design.direct_step(w, v) is None

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyglmm.glm.weighted_ls import weighted_gram
+from pyglmm.glm.weighted_ls import (
+    SUSPECT_PIVOT_RATIO,
+    cholesky_solve,
+    cholesky_upper,
+    weighted_gram,
+)
 from pyglmm.row_threads import CHUNK_ROWS, map_row_chunks, row_threads
 
 
@@ -55,6 +60,11 @@ class DenseDesign:
     def weighted_matrix(self, sw: np.ndarray) -> np.ndarray:
         r""":math:`W^{1/2}X` as a dense array (for the exact rank decision)."""
         return self.X * sw[:, None]
+
+    def direct_step(self, w: np.ndarray, v: np.ndarray) -> None:
+        r"""No shortcut for a dense :math:`X`: the step factors :math:`X^\top W X` (see
+        :meth:`FactorBlockDesign.direct_step`)."""
+        return None
 
     def release(self) -> None:
         """Drop work memory (nothing is kept between steps)."""
@@ -107,19 +117,29 @@ class FactorBlockDesign:
         gb = np.append(b[k:], 0.0)
         return eta + gb[self._codes_safe]
 
+    def _block_products(self, w: np.ndarray, v: np.ndarray):
+        r"""The blocks of :math:`X^\top W X` and :math:`X^\top v` (class notes):
+        :math:`D^\top W D` and :math:`D^\top v` (BLAS), the level weights :math:`d`,
+        :math:`F^\top v` and :math:`C = F^\top W D` (``bincount``)."""
+        k, m = self.D.shape[1], self.m
+        cs = self._codes_safe
+        A_dd, r_d = weighted_gram(self.D, w, v) if k else (np.zeros((0, 0)), np.zeros(0))
+        d = np.bincount(cs, w, minlength=m + 1)[:m]
+        r_f = np.bincount(cs, v, minlength=m + 1)[:m]
+        C = np.empty((m, k))
+        for j in range(k):
+            C[:, j] = np.bincount(cs, w * self.D[:, j], minlength=m + 1)[:m]
+        return A_dd, r_d, d, r_f, C
+
     def crossprod(self, w: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r""":math:`X^\top W X` (upper triangle) and :math:`X^\top v`, by blocks (class notes)."""
         k, m = self.D.shape[1], self.m
+        A_dd, r_d, d, r_f, C = self._block_products(w, v)
         A = np.zeros((k + m, k + m))
-        rhs = np.empty(k + m)
-        if k:
-            Add, rhs[:k] = weighted_gram(self.D, w, v)
-            A[:k, :k] = Add
-        cs = self._codes_safe
-        A[np.arange(k, k + m), np.arange(k, k + m)] = np.bincount(cs, w, minlength=m + 1)[:m]
-        rhs[k:] = np.bincount(cs, v, minlength=m + 1)[:m]
-        for j in range(k):
-            A[j, k:] = np.bincount(cs, w * self.D[:, j], minlength=m + 1)[:m]
+        A[:k, :k] = A_dd
+        A[np.arange(k, k + m), np.arange(k, k + m)] = d
+        A[:k, k:] = C.T
+        rhs = np.concatenate([r_d, r_f])
         if self._in_order:  # the block is last in R's order too: A is already in place
             return A, rhs
         # back to the original column order (upper triangle of the permuted matrix)
@@ -127,7 +147,7 @@ class FactorBlockDesign:
         P = full[np.ix_(self.inverse, self.inverse)]
         return np.triu(P), rhs[self.inverse]
 
-    def block_step(self, w: np.ndarray, v: np.ndarray) -> np.ndarray | None:
+    def direct_step(self, w: np.ndarray, v: np.ndarray) -> np.ndarray | None:
         r"""The solution :math:`\beta` of :math:`X^\top W X \beta = X^\top v` by block elimination.
 
         With the indicator block first the cross product is
@@ -146,20 +166,12 @@ class FactorBlockDesign:
         (a level without weight, or a pivot of :math:`S` that is small relative to
         :math:`A_{DD}`): the caller then factors :math:`X^\top W X` in R's column order.
         """
-        from pyglmm.glm.weighted_ls import SUSPECT_PIVOT_RATIO, cholesky_solve, cholesky_upper
-
         k, m = self.D.shape[1], self.m
-        cs = self._codes_safe
-        d = np.bincount(cs, w, minlength=m + 1)[:m]
+        A_dd, r_d, d, r_f, C = self._block_products(w, v)
         if not np.all(d > 0):
             return None
-        r_f = np.bincount(cs, v, minlength=m + 1)[:m]
         beta = np.empty(k + m)
         if k:
-            A_dd, r_d = weighted_gram(self.D, w, v)
-            C = np.empty((m, k))
-            for j in range(k):
-                C[:, j] = np.bincount(cs, w * self.D[:, j], minlength=m + 1)[:m]
             C_scaled = C / d[:, None]
             S = A_dd - C.T @ C_scaled
             U, _ = cholesky_upper(S)

@@ -266,9 +266,10 @@ def _fit_irls(
             break
         w2, wz2 = w_new, wz
         beta_new = None
-        if isinstance(design, FactorBlockDesign) and (keep is None or np.all(keep)):
-            # block elimination; the factor of X'WX in R's order is formed once, at the end
-            beta_new = design.block_step(w2, wz)
+        if keep is None or np.all(keep):
+            # a design's shortcut (a many-level factor's block elimination); the factor
+            # of X'WX in R's order is then formed once, at the end
+            beta_new = design.direct_step(w2, wz)
             if beta_new is not None:
                 keep, U = np.ones(nvars, dtype=bool), None
         if beta_new is None:
@@ -337,7 +338,7 @@ def _fit_irls(
             break
         devold = dev
         coef = coefold = beta.copy()
-    if U is None:  # the last step was a block elimination: U of the last X'WX, as R's qr
+    if U is None:  # the last step was a direct step: U of the last X'WX, as R's qr
         U, _ = factor_crossproducts(design.crossprod(w2, wz2)[0], keep)
     design.release()
     eta, mu = state.eta, state.mu
