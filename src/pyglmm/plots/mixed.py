@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
 from scipy import stats
 
 from pyglmm.errors import PyglmmError
-from pyglmm.plots.regression import POINT_STYLE, normal_scores, qqline_coefficients
+from pyglmm.plots.regression import POINT_STYLE, new_figure, normal_scores, qqline_coefficients
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn (new_figure)
+    from matplotlib.figure import Figure
 
 POINTS_GID = "points"
 
@@ -67,7 +69,7 @@ def caterpillar_plot(
     z = stats.norm.ppf(0.5 + level / 2.0)
     nr, nc = _grid(len(panels))
     maxlev = max(len(p[2]) for p in panels)
-    fig = Figure(figsize=(3.6 * nc, max(3.0, min(0.16 * maxlev + 1.2, 14.0)) * nr))
+    fig = new_figure(figsize=(3.6 * nc, max(3.0, min(0.16 * maxlev + 1.2, 14.0)) * nr))
     # lattice sorts the levels of a factor by its first column's modes
     order_by_group: dict[str, np.ndarray] = {}
     for g, _, b, _, _ in panels:
@@ -96,7 +98,7 @@ def residuals_vs_fitted(model: Any) -> Figure:
     """Pearson residuals against fitted values, as lme4's ``plot(m)``."""
     r = np.asarray(model.residuals(type="pearson"), dtype=float)
     f = np.asarray(model.fitted, dtype=float)
-    fig = Figure(figsize=(5.5, 4.5))
+    fig = new_figure(figsize=(5.5, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(f, r, **POINT_STYLE, gid=POINTS_GID)
     ax.axhline(0.0, color="0.5", ls=":")
@@ -110,7 +112,7 @@ def residuals_vs_fitted(model: Any) -> Figure:
 def qq_residuals(model: Any) -> Figure:
     """Normal QQ plot of the Pearson residuals with R's ``qqline``."""
     r = np.asarray(model.residuals(type="pearson"), dtype=float)
-    fig = Figure(figsize=(5.0, 4.5))
+    fig = new_figure(figsize=(5.0, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     q = normal_scores(r)
     ax.plot(q, r, **POINT_STYLE, gid=POINTS_GID)
@@ -128,7 +130,7 @@ def qq_ranef(model: Any) -> Figure:
     """Normal QQ plots of the conditional modes, one panel per grouping factor and column."""
     panels = _panels(model)
     nr, nc = _grid(len(panels))
-    fig = Figure(figsize=(3.6 * nc, 3.3 * nr))
+    fig = new_figure(figsize=(3.6 * nc, 3.3 * nr))
     for k, (g, cn, b, _, _) in enumerate(panels):
         ax = fig.add_subplot(nr, nc, k + 1)
         q = normal_scores(b)
@@ -171,7 +173,7 @@ def profile_plot(
         prof = profile(model)
     names = list(prof.names)
     nr, nc = _grid(len(names), max_cols=4)
-    fig = Figure(figsize=(3.2 * nc, 3.0 * nr))
+    fig = new_figure(figsize=(3.2 * nc, 3.0 * nr))
     zs = stats.norm.ppf(0.5 + np.asarray(levels) / 2.0)
     for k, nm in enumerate(names):
         ax = fig.add_subplot(nr, nc, k + 1)

@@ -27,17 +27,27 @@ work with any backend (or none) and never open a window; save with ``fig.savefig
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from pyglmm.errors import PyglmmError
 from pyglmm.plots.lowess import lowess
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with pyglmm
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+def new_figure(**kwargs: Any) -> Figure:
+    """A :class:`matplotlib.figure.Figure` (no pyplot). matplotlib is imported here, on
+    the first plot, so that ``import pyglmm`` does not pay for it (about 0.3 s)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
 
 CAPTIONS = {
     1: "Residuals vs Fitted",
@@ -367,6 +377,8 @@ def residuals_vs_leverage(
                 )
     ax.set_ylim(*ylim)
     ax.legend(loc="lower left", fontsize=7, frameon=False)
+    from matplotlib.ticker import MaxNLocator
+
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.set_xlabel("Leverage")
     ax.set_title(CAPTIONS[5], fontsize=10)
@@ -471,7 +483,7 @@ def diagnostic_panels(
         raise PyglmmError("residual_type must be 'pearson' or 'deviance'")
     d = _PanelData(model, residual_type)
     nrow, ncol = _grid(len(which))
-    fig = Figure(figsize=figsize or (4.6 * ncol, 4.0 * nrow), layout="constrained")
+    fig = new_figure(figsize=figsize or (4.6 * ncol, 4.0 * nrow), layout="constrained")
     axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
     for ax, w in zip(axes, which, strict=False):
         if w == 1:
@@ -619,7 +631,7 @@ def residual_panels(
     else:
         types = list(type)
     labels = _labels(model)
-    fig = Figure(figsize=figsize or (13.0, 3.8 * len(types)), layout="constrained")
+    fig = new_figure(figsize=figsize or (13.0, 3.8 * len(types)), layout="constrained")
     axes = fig.subplots(len(types), 3, squeeze=False)
     for row, t in zip(axes, types, strict=True):
         values = np.asarray(model.residuals(t), dtype=float)
@@ -655,7 +667,7 @@ def residual_figure(
     labels_arr = np.asarray(
         [str(v) for v in (labels if labels is not None else range(1, r.size + 1))], dtype=object
     )
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = new_figure(figsize=figsize, layout="constrained")
     ax_fit, ax_qq, ax_hist = fig.subplots(1, 3)
     _points(ax_fit, x, r)
     ax_fit.axhline(0.0, ls=":", color="gray")
@@ -684,7 +696,7 @@ def cooks_plot(
     ``form`` is passed to ``model.cooks_distance`` (``"hat"`` or ``"refit"``).
     """
     cook = np.asarray(model.cooks_distance(form=form), dtype=float)
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = new_figure(figsize=figsize, layout="constrained")
     ax = fig.subplots()
     cooks_by_observation(ax, cook, _labels(model), n_labels)
     title = _title(model)
