@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -206,3 +208,21 @@ def test_factor_block_fits_equal_dense_fits_across_families(family, link):
     U = dense.chol
     se = np.sqrt(np.diag(np.linalg.inv(U.T @ U)) * m.dispersion)
     np.testing.assert_allclose(m.se.to_numpy(), se, rtol=1e-7)
+
+
+def test_glm_nb_with_a_many_level_factor_uses_the_block_design():
+    """glm.nb's alternation (IRLS for beta, theta.ml for theta) runs on the factor block
+    too: the same theta, coefficients and log-likelihood as on the dense X."""
+    data = factor_data()
+    rng = np.random.default_rng(4)
+    data["y"] = rng.negative_binomial(3, 3 / (3 + np.exp(0.5 + 0.3 * data["x"])))
+    m = pg.glm("y ~ x + f", data, family="negative.binomial")
+    assert isinstance(m._factor_design, FactorBlockDesign) and m.frame.X is None
+    with pytest.MonkeyPatch.context() as mp:  # the dense path: no indicator block
+        for module in ("pyglmm.glm.model", "pyglmm.glm.design"):
+            mp.setattr(importlib.import_module(module), "MIN_FACTOR_COLUMNS", 10**9)
+        dense = pg.glm("y ~ x + f", data, family="negative.binomial")
+    assert dense._factor_design is None and dense.frame.X is not None
+    np.testing.assert_allclose(m.theta, dense.theta, rtol=1e-8)
+    np.testing.assert_allclose(m.coef.to_numpy(), dense.coef.to_numpy(), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(m.loglik, dense.loglik, rtol=1e-10)

@@ -28,6 +28,7 @@ from pyglmm.errors import ConvergenceWarning
 from pyglmm.families import NegativeBinomial, Poisson
 from pyglmm.formula.frame import ModelFrame
 from pyglmm.glm.control import GLMControl
+from pyglmm.glm.design import design_of_frame
 from pyglmm.glm.irls import fit_irls, null_deviance
 from pyglmm.glm.warn import warn
 
@@ -140,9 +141,9 @@ def fit_glm_nb(
     offset_expression: str | None = None,
 ):
     """Fit ``glm.nb``: IRLS for :math:`\\beta` alternating with :func:`theta_ml`."""
-    from pyglmm.glm.model import GeneralizedLinearModel
+    from pyglmm.glm.model import GeneralizedLinearModel, keep_design
 
-    X, Y = frame.X, np.asarray(frame.y, dtype=float)
+    X, Y = design_of_frame(frame), np.asarray(frame.y, dtype=float)
     w = np.ones(len(Y)) if frame.weights is None else frame.weights
     offset = frame.offset
     intercept = frame.fixed.has_intercept
@@ -225,4 +226,4 @@ def fit_glm_nb(
     )
     model.theta = th
     model.call = f"glm.nb(formula = {formula}, data = data, init.theta = {th:.10g}, link = {link})"
-    return model
+    return keep_design(model, X)
